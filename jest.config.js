@@ -1,0 +1,10 @@
+/** Backend for the whole run: NATINV_BACKEND=cpu (default) | wasm | tensorflow. */
+module.exports = {
+  preset: 'ts-jest',
+  testEnvironment: 'node',
+  roots: ['<rootDir>/test'],
+  setupFilesAfterEnv: ['<rootDir>/test/helpers/setup-backend.ts'],
+  transform: { '^.+\\.ts$': ['ts-jest', { tsconfig: 'tsconfig.json', diagnostics: { warnOnly: false } }] },
+  testTimeout: 120000,
+  maxWorkers: 2,
+};

@@ -1,0 +1,67 @@
+import * as tf from '@tensorflow/tfjs-core';
+
+/** Backends natinv knows how to start. `tensorflow` is tfjs-node (or tfjs-node-gpu). */
+export type BackendName = 'cpu' | 'wasm' | 'tensorflow';
+
+export const BACKEND_NAMES: readonly BackendName[] = ['cpu', 'wasm', 'tensorflow'];
+
+/** Environment variable that picks the backend for tests, examples, benchmarks and the CLI. */
+export const BACKEND_ENV = 'NATINV_BACKEND';
+
+/**
+ * Ops natinv differentiates through. tfjs-core's CommonJS bundle registers no gradients; the
+ * `@tensorflow/tfjs` umbrella and tfjs-node do.
+ */
+const REQUIRED_GRADIENTS = ['Conv2D', 'Sum', 'Multiply', 'Relu', 'FusedBatchNorm', 'Reshape'];
+
+/** Throws a clear error when gradients were never registered with this tfjs instance. */
+export function assertGradientsRegistered(): void {
+  const missing = REQUIRED_GRADIENTS.filter((op) => tf.getGradient(op) == null);
+  if (missing.length > 0) {
+    throw new Error(
+      `natinv: tfjs has no gradients registered for ${missing.join(', ')}. ` +
+        `Import '@tensorflow/tfjs' (or '@tensorflow/tfjs-node') once before using natinv; ` +
+        `'@tensorflow/tfjs-core' alone registers no gradients.`,
+    );
+  }
+}
+
+/** Reads NATINV_BACKEND; defaults to `cpu`. */
+export function backendFromEnv(env: NodeJS.ProcessEnv = process.env): BackendName {
+  const value = (env[BACKEND_ENV] ?? 'cpu').trim();
+  if (!(BACKEND_NAMES as readonly string[]).includes(value)) {
+    throw new Error(`${BACKEND_ENV}=${value} is not a backend natinv can start; use one of ${BACKEND_NAMES.join(', ')}.`);
+  }
+  return value as BackendName;
+}
+
+/**
+ * Loads and activates a backend, registering gradients on the way. Node only (it imports the
+ * backend packages on demand); in a browser, import the backend yourself and call tf.setBackend.
+ */
+export async function useBackend(name: BackendName = backendFromEnv()): Promise<BackendName> {
+  if (name === 'tensorflow') {
+    try {
+      await import('@tensorflow/tfjs-node');
+    } catch (cause) {
+      throw new Error(
+        `the tensorflow backend needs @tensorflow/tfjs-node, which did not load (${(cause as Error).message}). ` +
+          `Install it (in this repository: bash ../shared/tools/install-tfjs-node.sh) or use NATINV_BACKEND=cpu.`,
+      );
+    }
+  } else {
+    // The umbrella package registers every gradient and the cpu backend.
+    await import('@tensorflow/tfjs');
+    if (name === 'wasm') {
+      const wasm = await import('@tensorflow/tfjs-backend-wasm');
+      const dir = require.resolve('@tensorflow/tfjs-backend-wasm/package.json').replace(/package\.json$/, 'dist/');
+      wasm.setWasmPaths(dir);
+    }
+  }
+  if (!(await tf.setBackend(name))) {
+    throw new Error(`tfjs could not start the ${name} backend.`);
+  }
+  await tf.ready();
+  assertGradientsRegistered();
+  return name;
+}

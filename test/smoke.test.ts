@@ -1,0 +1,7 @@
+import * as tf from '@tensorflow/tfjs-core';
+import { assertGradientsRegistered, backendFromEnv } from '../src';
+
+test('the configured backend is active and gradients are registered', () => {
+  expect(tf.getBackend()).toBe(backendFromEnv());
+  expect(() => assertGradientsRegistered()).not.toThrow();
+});
