@@ -6,6 +6,7 @@ export default defineConfig({
   dts: true,
   sourcemap: true,
   clean: true,
+  shims: true,
   target: 'es2020',
   // tfjs must stay a single instance shared with the caller.
   external: [/^@tensorflow\//],
