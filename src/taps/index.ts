@@ -1,1 +1,2 @@
-export {};
+export { TappedNetwork, tapNetwork } from './tapped-network';
+export type { BatchNormTap, TapOutputs, TapRequest } from './tapped-network';

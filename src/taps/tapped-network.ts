@@ -1,0 +1,215 @@
+import * as tf from '@tensorflow/tfjs-core';
+import type * as tfl from '@tensorflow/tfjs-layers';
+import { functionalGraph, GraphContainer, GraphNode, isNestedModel, nodesInExecutionOrder } from './graph';
+import { callPlain, isBatchNorm, movingStatistics } from './layer-ops';
+
+/** The input of one BatchNormalization layer in one forward pass. */
+export interface BatchNormTap {
+  /** Layer name; inside a nested model, prefixed by the nested model's name and '/'. */
+  readonly layer: string;
+  /** What the layer normalized: the conv output before normalization. */
+  readonly input: tf.Tensor;
+  /** The layer's moving statistics. Owned by the model: never dispose them. */
+  readonly movingMean: tf.Tensor1D;
+  readonly movingVariance: tf.Tensor1D;
+}
+
+/** What to read out of a forward pass besides the logits. */
+export interface TapRequest {
+  /** Collect the input of every BatchNormalization layer, in model order. Default false. */
+  readonly batchNorm?: boolean;
+  /** Names of layers whose outputs to return, in this order. Default none. */
+  readonly features?: readonly string[];
+}
+
+/** The values one forward pass produced. */
+export interface TapOutputs {
+  readonly logits: tf.Tensor;
+  readonly batchNorm: readonly BatchNormTap[];
+  /** One tensor per requested feature name, in request order. */
+  readonly features: readonly tf.Tensor[];
+}
+
+interface LayerInfo {
+  readonly qualifiedName: string;
+  readonly layer: tfl.layers.Layer;
+}
+
+/**
+ * A LayersModel prepared for inversion: one inference-mode forward pass that returns the logits
+ * together with the tapped tensors, as values. Every layer runs in inference mode (the teacher's
+ * BatchNormalization statistics are never updated); Conv2D, DepthwiseConv2D, Dense and
+ * BatchNormalization run as plain ops so gradients flow to the input without computing weight
+ * gradients. Nested models (a model used as a layer) are walked into: their layers are tapped
+ * under the name `outer/inner`.
+ */
+export class TappedNetwork {
+  readonly model: tfl.LayersModel;
+  /** BatchNormalization layer names in model (execution) order. */
+  readonly batchNormLayers: readonly string[];
+  /** Every layer name a feature tap may name. */
+  readonly layerNames: readonly string[];
+  private readonly graph: GraphContainer;
+  private readonly layersByName: Map<string, LayerInfo>;
+
+  constructor(model: tfl.LayersModel) {
+    this.model = model;
+    this.graph = functionalGraph(model);
+    this.layersByName = new Map();
+    const batchNorms: string[] = [];
+    collectLayers(this.graph, '', this.layersByName, batchNorms);
+    this.batchNormLayers = batchNorms;
+    this.layerNames = [...this.layersByName.keys()];
+  }
+
+  /** [height, width, channels] (or the full shape without batch) the model takes. */
+  get inputShape(): number[] {
+    const shape = (this.graph.inputs[0] as unknown as { shape: Array<number | null> }).shape;
+    return shape.slice(1).map((d) => d ?? -1);
+  }
+
+  /** Output shape (without the batch dimension) of a tappable layer. */
+  outputShape(name: string): number[] {
+    const layer = this.layer(name);
+    const shape = layer.outputShape as Array<number | null>;
+    if (Array.isArray(shape[0])) {
+      throw new Error(`layer '${name}' has several outputs; tap a layer with one output.`);
+    }
+    return shape.slice(1).map((d) => d ?? -1);
+  }
+
+  /** The layer behind a tappable name; the error lists every available name. */
+  layer(name: string): tfl.layers.Layer {
+    const info = this.layersByName.get(name);
+    if (info == null) {
+      throw new Error(
+        `model '${this.model.name}' has no layer named '${name}'. Available layers: ${this.layerNames.join(', ')}.`,
+      );
+    }
+    return info.layer;
+  }
+
+  /** Throws unless `images` is a batch the model accepts, naming expected and actual shapes. */
+  assertInput(images: tf.Tensor): void {
+    const expected = this.inputShape;
+    const got = images.shape.slice(1);
+    const matches = images.rank === expected.length + 1 && expected.every((d, i) => d === -1 || d === got[i]);
+    if (!matches) {
+      const hint =
+        images.rank === 4 && images.shape[1] === expected[2] && images.shape[3] === expected[1]
+          ? ' It looks channels-first (NCHW): tfjs models take NHWC, transpose with tf.transpose(x, [0, 2, 3, 1]).'
+          : '';
+      throw new Error(
+        `model '${this.model.name}' takes images of shape [N, ${expected.join(', ')}] but got ` +
+          `[${images.shape.join(', ')}].${hint}`,
+      );
+    }
+  }
+
+  /**
+   * One forward pass in inference mode. Intermediate tensors are released; the returned ones
+   * (logits, BatchNorm inputs, features) belong to the caller. Differentiable with respect to
+   * `images` (use inside tf.grads / optimizer closures).
+   */
+  forward(images: tf.Tensor, request: TapRequest = {}): TapOutputs {
+    this.assertInput(images);
+    const featureNames = request.features ?? [];
+    for (const name of featureNames) this.layer(name);
+    const wanted = new Set(featureNames);
+    const tapBatchNorm = request.batchNorm ?? false;
+
+    const bnLayers: string[] = [];
+    const found = new Map<string, tf.Tensor>();
+    const [logits, ...rest] = tf.tidy(() => {
+      const bnInputs: tf.Tensor[] = [];
+      const visit: Visitor = {
+        batchNorm: tapBatchNorm
+          ? (name, input) => {
+              bnLayers.push(name);
+              bnInputs.push(input);
+            }
+          : undefined,
+        output: (name, output) => {
+          if (wanted.has(name) && !found.has(name)) found.set(name, output);
+        },
+      };
+      const outputs = runGraph(this.graph, [images], '', visit);
+      return [outputs[0], ...bnInputs, ...featureNames.map((n) => found.get(n) as tf.Tensor)];
+    });
+    const bnInputs = rest.slice(0, bnLayers.length);
+    const features = rest.slice(bnLayers.length);
+    const batchNorm = bnLayers.map((layer, i) => {
+      const stats = movingStatistics(this.layer(layer));
+      return { layer, input: bnInputs[i], movingMean: stats.mean, movingVariance: stats.variance };
+    });
+    return { logits, batchNorm, features };
+  }
+}
+
+interface Visitor {
+  batchNorm?: (qualifiedName: string, input: tf.Tensor) => void;
+  output: (qualifiedName: string, output: tf.Tensor) => void;
+}
+
+function collectLayers(graph: GraphContainer, prefix: string, into: Map<string, LayerInfo>, batchNorms: string[]): void {
+  for (const node of nodesInExecutionOrder(graph)) {
+    const layer = node.outboundLayer;
+    const qualifiedName = prefix + layer.name;
+    if (into.has(qualifiedName)) continue;
+    if (layer.getClassName() === 'InputLayer') continue;
+    into.set(qualifiedName, { qualifiedName, layer });
+    if (isBatchNorm(layer)) batchNorms.push(qualifiedName);
+    if (isNestedModel(layer)) collectLayers(functionalGraph(layer), `${qualifiedName}/`, into, batchNorms);
+  }
+}
+
+/** Runs a functional graph node by node, as tfjs-layers does, reporting taps to `visit`. */
+function runGraph(graph: GraphContainer, inputs: tf.Tensor[], prefix: string, visit: Visitor): tf.Tensor[] {
+  const values = new Map<number, tf.Tensor>();
+  graph.inputs.forEach((symbol, i) => values.set(symbol.id, inputs[i]));
+  for (const node of nodesInExecutionOrder(graph)) {
+    if (node.outboundLayer.getClassName() === 'InputLayer') continue;
+    const nodeInputs = node.inputTensors.map((symbol) => values.get(symbol.id));
+    if (nodeInputs.some((t) => t == null)) continue;
+    const outputs = runNode(node, nodeInputs as tf.Tensor[], prefix, visit);
+    node.outputTensors.forEach((symbol, i) => values.set(symbol.id, outputs[i]));
+  }
+  return graph.outputs.map((symbol) => {
+    const value = values.get(symbol.id);
+    if (value == null) throw new Error(`natinv could not compute output ${symbol.id} of model '${graph.name}'.`);
+    return value;
+  });
+}
+
+function runNode(node: GraphNode, inputs: tf.Tensor[], prefix: string, visit: Visitor): tf.Tensor[] {
+  const layer = node.outboundLayer;
+  const name = prefix + layer.name;
+  let outputs: tf.Tensor[];
+  if (isNestedModel(layer)) {
+    outputs = runGraph(functionalGraph(layer), inputs, `${name}/`, visit);
+  } else {
+    if (isBatchNorm(layer)) visit.batchNorm?.(name, inputs[0]);
+    const plain = inputs.length === 1 ? callPlain(layer, inputs[0]) : undefined;
+    if (plain != null) {
+      outputs = [plain];
+    } else {
+      const kwargs = { ...(node.callArgs ?? {}), training: false };
+      const result = layer.call(inputs.length === 1 ? inputs[0] : inputs, kwargs);
+      outputs = Array.isArray(result) ? result : [result];
+    }
+  }
+  outputs.forEach((output) => visit.output(name, output));
+  return outputs;
+}
+
+const cache = new WeakMap<tfl.LayersModel, TappedNetwork>();
+
+/** The TappedNetwork of a model, built once per model. */
+export function tapNetwork(model: tfl.LayersModel): TappedNetwork {
+  let network = cache.get(model);
+  if (network == null) {
+    network = new TappedNetwork(model);
+    cache.set(model, network);
+  }
+  return network;
+}
