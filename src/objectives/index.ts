@@ -1,1 +1,4 @@
-export {};
+export * from './types';
+export * from './losses';
+export * from './terms';
+export * from './weighted';
