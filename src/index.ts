@@ -11,4 +11,5 @@ export * from './taps';
 export * from './objectives';
 export * from './augment';
 export * from './sources';
+export * from './optim';
 export * from './synthesis';

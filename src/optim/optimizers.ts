@@ -1,0 +1,92 @@
+import * as tf from '@tensorflow/tfjs-core';
+
+/**
+ * Optimizers with PyTorch's update rules over an explicit variable list, with the learning rate
+ * given at every step (tfjs optimizers fix it at construction and `minimize` trains every
+ * trainable variable, a teacher's included).
+ */
+/** A zero-filled, non-trainable variable shaped like `v` (its initial tensor released). */
+function zeroSlot(v: tf.Variable): tf.Variable {
+  return tf.tidy(() => tf.variable(tf.zerosLike(v), false));
+}
+
+export interface Optimizer {
+  /** Applies one update; `gradients` maps variable names to their gradients. */
+  step(gradients: tf.NamedTensorMap, learningRate: number): void;
+  dispose(): void;
+}
+
+export interface AdamOptions {
+  readonly beta1?: number;
+  readonly beta2?: number;
+  /** 1e-8 as PyTorch (tfjs defaults to 1e-7). */
+  readonly epsilon?: number;
+}
+
+/** Adam (PyTorch semantics: bias-corrected moments, epsilon outside the square root). */
+export function adam(variables: readonly tf.Variable[], options: AdamOptions = {}): Optimizer {
+  const beta1 = options.beta1 ?? 0.9;
+  const beta2 = options.beta2 ?? 0.999;
+  const epsilon = options.epsilon ?? 1e-8;
+  const first = variables.map(zeroSlot);
+  const second = variables.map(zeroSlot);
+  let t = 0;
+  return {
+    step(gradients, learningRate) {
+      t += 1;
+      const correction1 = 1 - beta1 ** t;
+      const correction2 = 1 - beta2 ** t;
+      tf.tidy(() => {
+        variables.forEach((v, i) => {
+          const g = gradients[v.name];
+          if (g == null) return;
+          const m = tf.add(tf.mul(first[i], beta1), tf.mul(g, 1 - beta1));
+          const s = tf.add(tf.mul(second[i], beta2), tf.mul(tf.square(g), 1 - beta2));
+          first[i].assign(m);
+          second[i].assign(s);
+          const denominator = tf.add(tf.sqrt(tf.div(s, correction2)), epsilon);
+          v.assign(tf.sub(v, tf.mul(tf.div(m, denominator), learningRate / correction1)));
+        });
+      });
+    },
+    dispose() {
+      tf.dispose([...first, ...second]);
+    },
+  };
+}
+
+export interface SgdOptions {
+  readonly momentum?: number;
+  readonly weightDecay?: number;
+  readonly nesterov?: boolean;
+}
+
+/** SGD with momentum and (coupled) weight decay, PyTorch semantics (dampening 0). */
+export function sgd(variables: readonly tf.Variable[], options: SgdOptions = {}): Optimizer {
+  const momentum = options.momentum ?? 0;
+  const weightDecay = options.weightDecay ?? 0;
+  const nesterov = options.nesterov ?? false;
+  const buffers = momentum > 0 ? variables.map(zeroSlot) : [];
+  let started = false;
+  return {
+    step(gradients, learningRate) {
+      tf.tidy(() => {
+        variables.forEach((v, i) => {
+          let d = gradients[v.name];
+          if (d == null) return;
+          if (weightDecay !== 0) d = tf.add(d, tf.mul(v, weightDecay));
+          if (momentum > 0) {
+            const buffer = started ? tf.add(tf.mul(buffers[i], momentum), d) : d;
+            buffers[i].assign(buffer);
+            d = nesterov ? tf.add(d, tf.mul(buffer, momentum)) : buffer;
+          }
+          v.assign(tf.sub(v, tf.mul(d, learningRate)));
+        });
+      });
+      started = true;
+    },
+    dispose() {
+      tf.dispose(buffers);
+    },
+  };
+}
