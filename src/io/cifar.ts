@@ -30,6 +30,8 @@ export interface CifarSet {
 }
 
 const PIXELS = 32 * 32;
+
+const plural = (n: number, word: string): string => `${n} ${word}${n === 1 ? '' : 's'}`;
 const IMAGE_BYTES = 3 * PIXELS;
 
 /** Bytes of one record in each layout. */
@@ -86,7 +88,7 @@ export function parseCifar(bytes: Uint8Array, options: CifarOptions): CifarSet {
     const other = layout === 'cifar10' ? 'cifar100' : 'cifar10';
     throw new Error(
       `${where}: ${bytes.length} bytes is not a whole number of ${layout} records (${recordBytes} bytes each): ` +
-        `${Math.floor(bytes.length / recordBytes)} records and ${remainder} bytes left over. ` +
+        `${plural(Math.floor(bytes.length / recordBytes), 'record')} and ${plural(remainder, 'byte')} left over. ` +
         `The file is truncated, still compressed, or in the ${other} layout (${CIFAR_RECORD_BYTES[other]} bytes per record).`,
     );
   }
