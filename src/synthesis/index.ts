@@ -1,1 +1,2 @@
 export * from './synthesize';
+export * from './batch';
