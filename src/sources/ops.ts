@@ -1,0 +1,127 @@
+import * as tf from '@tensorflow/tfjs-core';
+
+/**
+ * Functional building blocks with PyTorch semantics, shared by the generator and the FTP.
+ * Functional ops only (tf.add(a, b)): chained ops are not registered with tfjs-core alone.
+ */
+
+/**
+ * Stride-1 convolution with a square odd kernel (HWIO) and PyTorch's symmetric zero padding
+ * (k-1)/2 on every side, plus bias. The padding is passed as an explicit array: a numeric pad is
+ * rejected by the tensorflow backend and sizes non-square filters wrongly in tfjs-core.
+ */
+export function conv2d(x: tf.Tensor4D, kernel: tf.Tensor, bias: tf.Tensor): tf.Tensor4D {
+  const k = kernel.shape[0];
+  const pad = (k - 1) / 2;
+  if (FORWARD_FILTER_GRADIENT.has(tf.getBackend())) {
+    return tf.add(conv2dForwardGradients(x, kernel as tf.Tensor4D, pad), bias) as tf.Tensor4D;
+  }
+  return tf.add(tf.conv2d(x, kernel as tf.Tensor4D, 1, symmetricPadding(pad)), bias) as tf.Tensor4D;
+}
+
+/** tfjs padding argument for `pad` zeros on each side of H and W. */
+function symmetricPadding(pad: number): 'valid' | [[0, 0], [number, number], [number, number], [0, 0]] {
+  return pad === 0 ? 'valid' : [[0, 0], [pad, pad], [pad, pad], [0, 0]];
+}
+
+/**
+ * Backends whose kernel gradient is unusable for training a generator: wasm has no
+ * Conv2DBackpropFilter kernel at all, and the cpu backend's is a per-element TensorBuffer.get loop
+ * (minutes for one NaturalInversion step). On these, both gradients are expressed as forward
+ * convolutions. tensorflow and webgl keep their native kernels.
+ */
+const FORWARD_FILTER_GRADIENT = new Set(['cpu', 'wasm']);
+
+/**
+ * tf.conv2d (stride 1, symmetric pad `pad`) whose gradients are themselves forward convolutions:
+ * dx = conv(dy, kernel rotated 180 degrees with in/out swapped, pad);
+ * dW[i,j,c,o] = sum_{b,y,x} xpad[b,y+i,x+j,c] dy[b,y,x,o], i.e. a convolution of x viewed as
+ * [C, H, W, B] with dy viewed as a [H, W, B, O] filter, giving [C, k, k, O].
+ */
+export function conv2dForwardGradients(x: tf.Tensor4D, kernel: tf.Tensor4D, pad: number): tf.Tensor4D {
+  const op = tf.customGrad((...args: Array<tf.Tensor | tf.GradSaveFunc>) => {
+    const [input, filter, save] = args as [tf.Tensor4D, tf.Tensor4D, tf.GradSaveFunc];
+    save([input, filter]);
+    return {
+      value: tf.conv2d(input, filter, 1, symmetricPadding(pad)),
+      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
+        const [xs, w] = saved as [tf.Tensor4D, tf.Tensor4D];
+        const dy4 = dy as tf.Tensor4D;
+        const flipped = tf.transpose(tf.reverse(w, [0, 1]), [0, 1, 3, 2]) as tf.Tensor4D;
+        const dx = tf.conv2d(dy4, flipped, 1, symmetricPadding(pad));
+        const xView = tf.transpose(xs, [3, 1, 2, 0]) as tf.Tensor4D;
+        const dyView = tf.transpose(dy4, [1, 2, 0, 3]) as tf.Tensor4D;
+        const dw = tf.transpose(tf.conv2d(xView, dyView, 1, symmetricPadding(pad)), [1, 2, 0, 3]);
+        return [dx, dw];
+      },
+    };
+  });
+  return op(x, kernel) as tf.Tensor4D;
+}
+
+/**
+ * BatchNorm over N,H,W with the batch's own mean and biased variance (training mode), as one
+ * custom-gradient op: the closed-form backward
+ * dx = gamma * rstd / n * (n * dy - sum(dy) - xhat * sum(dy * xhat))
+ * is a few elementwise ops, where the chain through tf.moments and tf.batchNorm's stock gradient
+ * costs several full-size tiles and reductions.
+ */
+export function batchNormBatchStats(x: tf.Tensor4D, gamma: tf.Tensor, beta: tf.Tensor, epsilon: number): tf.Tensor4D {
+  const n = x.size / x.shape[3];
+  const op = tf.customGrad((...args: Array<tf.Tensor | tf.GradSaveFunc>) => {
+    const [input, scale, offset, save] = args as [tf.Tensor4D, tf.Tensor, tf.Tensor, tf.GradSaveFunc];
+    const { mean, variance } = tf.moments(input, [0, 1, 2]);
+    const rstd = tf.rsqrt(tf.add(variance, epsilon));
+    const xhat = tf.mul(tf.sub(input, mean), rstd);
+    save([xhat, rstd, scale]);
+    return {
+      value: tf.add(tf.mul(xhat, scale), offset),
+      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
+        const [xh, rs, g] = saved;
+        const dBeta = tf.sum(dy, [0, 1, 2]);
+        const dGamma = tf.sum(tf.mul(dy, xh), [0, 1, 2]);
+        const centred = tf.sub(tf.sub(tf.mul(dy, n), dBeta), tf.mul(xh, dGamma));
+        const dx = tf.mul(tf.div(tf.mul(g, rs), n), centred);
+        return [dx, dGamma, dBeta];
+      },
+    };
+  });
+  return op(x, gamma, beta) as tf.Tensor4D;
+}
+
+/**
+ * Nearest-neighbour upsampling by integer factors, equal to PyTorch's
+ * F.interpolate(mode='nearest') for integer scales: output pixel i reads input floor(i / f).
+ * Repeats by broadcasting (exact for any factor, on any backend); the gradient sums each f x f
+ * block. tf.image.resizeNearestNeighbor is not used: its cpu gradient kernel reads dy at the
+ * wrong offset for every image after the first (tfjs 4.22).
+ */
+export function upsampleNearest(x: tf.Tensor4D, factorH: number, factorW: number): tf.Tensor4D {
+  if (!Number.isInteger(factorH) || !Number.isInteger(factorW) || factorH < 1 || factorW < 1) {
+    throw new Error(`upsampleNearest: factors must be positive integers, got ${factorH} x ${factorW}.`);
+  }
+  if (factorH === 1 && factorW === 1) return x;
+  const [b, h, w, c] = x.shape;
+  const op = tf.customGrad((...args: Array<tf.Tensor | tf.GradSaveFunc>) => {
+    const input = args[0] as tf.Tensor4D;
+    const repeated = tf.mul(tf.reshape(input, [b, h, 1, w, 1, c]), tf.ones([1, 1, factorH, 1, factorW, 1]));
+    return {
+      value: tf.reshape(repeated, [b, h * factorH, w * factorW, c]),
+      gradFunc: (dy: tf.Tensor) => tf.reshape(tf.sum(tf.reshape(dy, [b, h, factorH, w, factorW, c]), [2, 4]), [b, h, w, c]),
+    };
+  });
+  return op(x) as tf.Tensor4D;
+}
+
+/**
+ * Identity whose gradient is zero: tfjs has no tf.stopGradient. Inputs computed "without
+ * gradient" (the teacher's feature taps) pass through it so no gradient can leak into them, even
+ * if a caller computed them on the tape.
+ */
+export function stopGradient<T extends tf.Tensor>(x: T): T {
+  const f = tf.customGrad((...inputs: Array<tf.Tensor | tf.GradSaveFunc>) => ({
+    value: tf.clone(inputs[0] as tf.Tensor),
+    gradFunc: (dy: tf.Tensor) => tf.zerosLike(dy),
+  }));
+  return f(x) as T;
+}
