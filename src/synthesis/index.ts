@@ -1,2 +1,4 @@
 export * from './synthesize';
 export * from './batch';
+export * from './trainer';
+export * from './methods';
