@@ -4,7 +4,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { conditionalGenerator, ConditionalGenerator } from '../src/sources';
 import { expectClose } from './helpers/compare';
 import { PARITY_DIR } from './helpers/shared';
-import { readParityFile, ParityFile } from './helpers/sources-safetensors';
+import { readParityFile, ParityFile } from './helpers/sources-parity';
 import { expectIdentical, expectNormal, expectUniform } from './helpers/sources-stats';
 
 const PARITY_FILE = path.join(PARITY_DIR, 'natural_inversion_step.safetensors');
