@@ -102,6 +102,45 @@ describe('synthesizeToFolder', () => {
     expect(calls).toEqual([]);
   });
 
+  it('treats a trainer stopping by throwing on abort as an abort, and lets it clean up', async () => {
+    const controller = new AbortController();
+    let cleaned = false;
+    async function* trainer(indices: number[], signal?: AbortSignal) {
+      try {
+        for (const index of indices) {
+          if (index === 1) controller.abort();
+          if (signal?.aborted === true) throw new Error('The operation was aborted');
+          yield fakeBatch(index);
+        }
+      } finally {
+        cleaned = true;
+      }
+    }
+    const summary = await synthesizeToFolder({ folder: dir, batches: 3, configuration: fakeConfiguration(), trainer, signal: controller.signal });
+    expect(summary).toEqual({ written: [0], skipped: [], corrupt: [], aborted: true });
+    expect(cleaned).toBe(true);
+
+    let stopped = false;
+    async function* endless(indices: number[]) {
+      try {
+        for (const index of indices) yield fakeBatch(index);
+      } finally {
+        stopped = true;
+      }
+    }
+    const stop = new AbortController();
+    const second = await synthesizeToFolder({
+      folder: dir,
+      batches: 3,
+      configuration: fakeConfiguration(),
+      trainer: endless,
+      signal: stop.signal,
+      onBatch: () => stop.abort(),
+    });
+    expect(second).toEqual({ written: [1], skipped: [0], corrupt: [], aborted: true });
+    expect(stopped).toBe(true);
+  });
+
   it('keeps the batches of a trainer that crashed, and a rerun makes only the rest', async () => {
     const crashing = fakeTrainer({ failAfter: 3 });
     await expect(synthesizeToFolder({ folder: dir, batches: 5, configuration: fakeConfiguration(), trainer: crashing.trainer })).rejects.toThrow(
@@ -149,6 +188,17 @@ describe('synthesizeToFolder', () => {
     expect(summary.written).toEqual([0, 1]);
     expect((await readManifest(dir)).configuration).toMatchObject({ teacher: 'resnet20' });
     expect(fs.readFileSync(path.join(dir, 'notes.txt'), 'utf8')).toBe('keep me');
+    // overwrite only replaces another run: the same run resumes.
+    const same = fakeTrainer();
+    expect((await synthesizeToFolder({ folder: dir, batches: 3, configuration: changed, trainer: same.trainer, overwrite: true })).skipped).toEqual([0, 1]);
+    expect(same.calls).toEqual([[2]]);
+    await expect(synthesizeToFolder({ folder: dir, batches: 3, configuration: changed, trainer, batchSize: 8 })).rejects.toThrow(
+      /holds batches of 4 images but this run makes batches of 8/,
+    );
+    fs.writeFileSync(path.join(dir, 'manifest.json'), '{ not json');
+    await expect(synthesizeToFolder({ folder: dir, batches: 3, configuration: changed, trainer })).rejects.toThrow(
+      /manifest\.json is not valid JSON.*pass overwrite: true to start over/,
+    );
   });
 
   it('refuses non-JSON configurations, unowned folders and misbehaving trainers', async () => {
@@ -244,6 +294,17 @@ describe('shards', () => {
     expect(again).toEqual({ copied: [], present: [0, 1, 2, 3, 4], duplicates: [0, 1, 2, 3, 4], missing: [] });
     // An incomplete set of shards merges, and says what is missing.
     expect((await mergeDatasets([path.join(dir, 'shard1')], path.join(dir, 'partial'))).missing).toEqual([0, 2, 4]);
+  });
+
+  it('lets shards share one folder', async () => {
+    const runs = [0, 1, 2].map((index) => {
+      const { trainer, calls } = fakeTrainer({ delayMs: 1 });
+      return { calls, done: synthesizeToFolder({ folder: dir, batches: 7, shard: { index, count: 3 }, configuration: fakeConfiguration(), trainer }) };
+    });
+    await Promise.all(runs.map((r) => r.done));
+    expect(runs.map((r) => r.calls)).toEqual([[[0, 3, 6]], [[1, 4]], [[2, 5]]]);
+    const dataset = await readDataset(dir, { requireComplete: true });
+    expect(dataset.batches.map((b) => b.index)).toEqual([0, 1, 2, 3, 4, 5, 6]);
   });
 
   it('refuses different configurations and conflicting duplicates, writing nothing', async () => {

@@ -64,8 +64,10 @@ export interface SynthesizeToFolderOptions {
    */
   batchSize?: number;
   /**
-   * Delete the folder's dataset (manifest.json, batches/, images/, grids/; nothing else) and start
-   * over when it holds a different configuration or no manifest. Default false: refuse.
+   * When the folder holds another run (a different configuration or batch size, an unreadable
+   * manifest, or batch files without a manifest): delete that dataset (manifest.json, batches/,
+   * images/, grids/; nothing else in the folder) and start over. The same run is resumed either
+   * way. Default false: refuse with an error naming the differences.
    */
   overwrite?: boolean;
   /** Stops the run after the batch in progress (that batch is still written if it arrives). */
@@ -138,33 +140,35 @@ async function openDataset(options: SynthesizeToFolderOptions): Promise<DatasetM
   const { folder } = options;
   const configuration = canonicalJson(options.configuration) as Record<string, unknown>;
   const batchSize = plannedBatchSize(options);
+  const remedy = 'Use a new folder for this run, or pass overwrite: true to delete the old batches and start over.';
   await fs.mkdir(folder, { recursive: true });
-  const hasManifest = await exists(path.join(folder, MANIFEST_FILE));
-  if (options.overwrite === true) {
-    await clearDataset(folder);
-  } else if (hasManifest) {
-    const old = await readManifest(folder);
-    const differences = diffConfigurations(old.configuration, configuration);
-    if (differences.length > 0) {
-      throw new Error(
-        `synthesizeToFolder: ${folder} already holds a dataset made with a different configuration:\n` +
-          `${describeDifferences(differences, 'the folder', 'this run')}\n` +
-          'Use a new folder for this run, or pass overwrite: true to delete the old batches and start over.',
-      );
+  let conflict: string | undefined;
+  if (await exists(path.join(folder, MANIFEST_FILE))) {
+    let old: DatasetManifest | undefined;
+    try {
+      old = await readManifest(folder);
+    } catch (cause) {
+      conflict = `synthesizeToFolder: ${(cause as Error).message} Or pass overwrite: true to start over.`;
     }
-    if (batchSize !== null && old.batchSize !== null && old.batchSize !== batchSize) {
-      throw new Error(
-        `synthesizeToFolder: ${folder} holds batches of ${old.batchSize} images but this run makes batches of ${batchSize}; ` +
-          'use a new folder, or pass overwrite: true to delete the old batches and start over.',
-      );
+    if (old !== undefined) {
+      const differences = diffConfigurations(old.configuration, configuration);
+      if (differences.length > 0) {
+        conflict =
+          `synthesizeToFolder: ${folder} already holds a dataset made with a different configuration:\n` +
+          `${describeDifferences(differences, 'the folder', 'this run')}\n${remedy}`;
+      } else if (batchSize !== null && old.batchSize !== null && old.batchSize !== batchSize) {
+        conflict = `synthesizeToFolder: ${folder} holds batches of ${old.batchSize} images but this run makes batches of ${batchSize}. ${remedy}`;
+      } else {
+        // The same run: resume. The plan may grow or shrink, since batch i depends only on (seed, i).
+        return { ...old, configuration, batches: options.batches, batchSize: old.batchSize ?? batchSize };
+      }
     }
-    // The plan may grow or shrink: batch i depends only on (seed, i), so old batches stay valid.
-    return { ...old, configuration, batches: options.batches, batchSize: old.batchSize ?? batchSize };
   } else if ((await listBatchFiles(folder)).indices.length > 0) {
-    throw new Error(
-      `synthesizeToFolder: ${folder} has batch files but no ${MANIFEST_FILE}, so it cannot be checked against this run; ` +
-        'use a new folder, or pass overwrite: true to delete them and start over.',
-    );
+    conflict = `synthesizeToFolder: ${folder} has batch files but no ${MANIFEST_FILE}, so they cannot be checked against this run. ${remedy}`;
+  }
+  if (conflict !== undefined) {
+    if (options.overwrite !== true) throw new Error(conflict);
+    await clearDataset(folder);
   }
   const time = now();
   return {
@@ -242,8 +246,19 @@ export async function synthesizeToFolder(options: SynthesizeToFolderOptions): Pr
   if (pendingList.length === 0) return summary;
   if (aborted()) return { ...summary, aborted: true };
 
+  const batches = options.trainer([...pendingList], signal)[Symbol.asyncIterator]();
   try {
-    for await (const batch of options.trainer([...pendingList], signal)) {
+    for (;;) {
+      let next: IteratorResult<SynthesizedBatch>;
+      try {
+        next = await batches.next();
+      } catch (error) {
+        // A trainer that honours the signal stops by throwing; that is the abort, not a failure.
+        if (aborted()) return { ...summary, aborted: true };
+        throw error;
+      }
+      if (next.done === true) break;
+      const batch = next.value;
       if (!pending.has(batch.index)) {
         const why = summary.written.includes(batch.index) ? 'a second time' : 'but it was not asked for';
         throw new Error(
@@ -262,9 +277,15 @@ export async function synthesizeToFolder(options: SynthesizeToFolderOptions): Pr
       options.onBatch?.(batch, { done: skipped.length + summary.written.length, total: owned.length });
       if (aborted()) break;
     }
-  } catch (error) {
-    if (aborted()) return { ...summary, aborted: true };
-    throw error;
+  } finally {
+    // Stopping early (abort or error) lets a generator trainer run its cleanup (dispose tensors).
+    if (pending.size > 0) {
+      try {
+        await batches.return?.();
+      } catch {
+        // Its cleanup failing must not hide why the run stopped.
+      }
+    }
   }
   if (pending.size > 0) {
     if (aborted()) return { ...summary, aborted: true };
