@@ -1,4 +1,5 @@
 export * from './types';
+export { pixels, type PixelsOptions, type PixelsSource } from './pixels';
 export {
   conditionalGenerator,
   resolveGeneratorOptions,
@@ -12,6 +13,19 @@ export {
   type FeatureTransferPyramid,
   type FeatureTransferPyramidOptions,
 } from './feature-transfer-pyramid';
+export {
+  adaptiveChannelScaling,
+  type AdaptiveChannelScaling,
+  type AdaptiveChannelScalingOptions,
+} from './adaptive-channel-scaling';
+export {
+  naturalSource,
+  type NaturalLearningRates,
+  type NaturalSource,
+  type NaturalSourceConfig,
+  type NaturalSourceOptions,
+} from './natural';
+export { oneToOneLabels, type OneToOneLabelsOptions } from './labels';
 export {
   fromPytorchLayout,
   toPytorchLayout,

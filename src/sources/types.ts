@@ -32,6 +32,12 @@ export interface ImageSource {
   readonly name: string;
   readonly batchSize: number;
   readonly groups: readonly VariableGroup[];
+  /**
+   * Class targets the source is conditioned on (NaturalInversion's generator), one per image.
+   * When present, the loop must use them as the cross-entropy targets. Absent for sources that
+   * take their targets from the loop (pixels).
+   */
+  readonly labels?: Int32Array;
   /** Renders the batch (NHWC, normalized space). Called inside the loop's gradient closure. */
   render(context: RenderContext): tf.Tensor4D;
   /** Releases every variable and tensor the source holds. */
