@@ -31,7 +31,7 @@ synthesizeToFolder({
 `;
 
 function bundleChild(outfile: string): void {
-  // eslint-disable-next-line @typescript-eslint/no-var-requires
+  // Loaded here rather than imported: only this test needs the bundler.
   const esbuild = require('esbuild') as { buildSync(options: BuildOptions): BuildResult };
   esbuild.buildSync({
     stdin: { contents: CHILD, resolveDir: ROOT, sourcefile: 'kill-child.ts', loader: 'ts' },
