@@ -5,3 +5,8 @@ export { OptionAShortcut } from './option-a-shortcut';
 export type { OptionAShortcutArgs } from './option-a-shortcut';
 export { loadPytorchWeights, exportPytorchWeights, DEFAULT_IGNORED_TENSORS } from './pytorch-weights';
 export type { PytorchTensor, LoadPytorchWeightsOptions, ExportPytorchWeightsOptions } from './pytorch-weights';
+export { loadTeacher, loadBundledTeacher, BUNDLED_TEACHERS } from './zoo';
+export type { LoadTeacherOptions, LoadBundledTeacherOptions, BundledTeacherName, BundledTeacherInfo } from './zoo';
+export { findPackageRoot, findAsset } from './assets';
+export type { FindAssetOptions } from './assets';
+export { assertImageBatch } from './input-check';
