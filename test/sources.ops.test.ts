@@ -18,14 +18,33 @@ describe('sources ops', () => {
     const stock = (xi: tf.Tensor, wi: tf.Tensor, bi: tf.Tensor) =>
       tf.add(tf.conv2d(tf.pad(xi as tf.Tensor4D, [[0, 0], [(k - 1) / 2, (k - 1) / 2], [(k - 1) / 2, (k - 1) / 2], [0, 0]]), wi as tf.Tensor4D, 1, 'valid'), bi);
     const ours = (xi: tf.Tensor, wi: tf.Tensor, bi: tf.Tensor) => conv2d(xi as tf.Tensor4D, wi, bi);
-    const forwardOnly = (xi: tf.Tensor, wi: tf.Tensor, bi: tf.Tensor) => tf.add(conv2dForwardGradients(xi as tf.Tensor4D, wi as tf.Tensor4D, (k - 1) / 2), bi);
+    const forwardOnly = (xi: tf.Tensor, wi: tf.Tensor, bi: tf.Tensor) => tf.add(conv2dForwardGradients(xi as tf.Tensor4D, wi as tf.Tensor4D), bi);
     const want = stock(x, w, b);
     const dy = tf.randomNormal(want.shape, 0, 1, 'float32', 4);
-    const wantGrads = gradsOf(stock, [x, w, b], dy);
+    // Stock gradients for x and b; the kernel gradient written out as im2col sums, since wasm
+    // has no Conv2DBackpropFilter kernel to compare with.
+    const [dxWant, dbWant] = gradsOf((xi, bi) => stock(xi, w, bi), [x, b], dy);
+    const p = (k - 1) / 2;
+    const [n, h, wd, c] = shape;
+    const xpad = tf.pad(x, [[0, 0], [p, p], [p, p], [0, 0]]);
+    const dy2 = tf.reshape(dy, [n * h * wd, outC]);
+    const dwWant = tf.reshape(
+      tf.stack(
+        Array.from({ length: k * k }, (_, ij) => {
+          const patch = tf.reshape(tf.slice(xpad, [0, Math.floor(ij / k), ij % k, 0], [n, h, wd, c]), [n * h * wd, c]);
+          return tf.matMul(patch, dy2, true, false);
+        }),
+      ),
+      [k, k, c, outC],
+    );
     for (const f of [ours, forwardOnly]) {
       expectClose(f(x, w, b), want, 1e-6);
-      gradsOf(f, [x, w, b], dy).forEach((g, i) => expectClose(g, wantGrads[i], 1e-5));
+      const [dx, dw, db] = gradsOf(f, [x, w, b], dy);
+      expectClose(dx, dxWant, 1e-5);
+      expectClose(dw, dwWant, 1e-5);
+      expectClose(db, dbWant, 1e-5);
     }
+    expect(() => conv2d(x, tf.zeros([2, 2, shape[3], outC]), b)).toThrow(/square odd kernel, got 2x2/);
   });
 
   test('batchNormBatchStats equals training-mode BN (biased variance), values and gradients', () => {

@@ -7,21 +7,19 @@ import * as tf from '@tensorflow/tfjs-core';
 
 /**
  * Stride-1 convolution with a square odd kernel (HWIO) and PyTorch's symmetric zero padding
- * (k-1)/2 on every side, plus bias. The padding is passed as an explicit array: a numeric pad is
- * rejected by the tensorflow backend and sizes non-square filters wrongly in tfjs-core.
+ * (k-1)/2 on every side, plus bias. For stride 1 and an odd kernel, tfjs 'same' pads exactly that
+ * (k-1 in total, split evenly); it is also the one padding every backend's gradient kernels accept
+ * (tfjs-node rejects numeric and explicit padding in Conv2DBackpropInput).
  */
 export function conv2d(x: tf.Tensor4D, kernel: tf.Tensor, bias: tf.Tensor): tf.Tensor4D {
-  const k = kernel.shape[0];
-  const pad = (k - 1) / 2;
-  if (FORWARD_FILTER_GRADIENT.has(tf.getBackend())) {
-    return tf.add(conv2dForwardGradients(x, kernel as tf.Tensor4D, pad), bias) as tf.Tensor4D;
+  const [kh, kw] = kernel.shape;
+  if (kh !== kw || kh % 2 !== 1) {
+    throw new Error(`conv2d: expected a square odd kernel, got ${kh}x${kw}.`);
   }
-  return tf.add(tf.conv2d(x, kernel as tf.Tensor4D, 1, symmetricPadding(pad)), bias) as tf.Tensor4D;
-}
-
-/** tfjs padding argument for `pad` zeros on each side of H and W. */
-function symmetricPadding(pad: number): 'valid' | [[0, 0], [number, number], [number, number], [0, 0]] {
-  return pad === 0 ? 'valid' : [[0, 0], [pad, pad], [pad, pad], [0, 0]];
+  const conv = FORWARD_FILTER_GRADIENT.has(tf.getBackend())
+    ? conv2dForwardGradients(x, kernel as tf.Tensor4D)
+    : tf.conv2d(x, kernel as tf.Tensor4D, 1, 'same');
+  return tf.add(conv, bias) as tf.Tensor4D;
 }
 
 /**
@@ -33,25 +31,28 @@ function symmetricPadding(pad: number): 'valid' | [[0, 0], [number, number], [nu
 const FORWARD_FILTER_GRADIENT = new Set(['cpu', 'wasm']);
 
 /**
- * tf.conv2d (stride 1, symmetric pad `pad`) whose gradients are themselves forward convolutions:
- * dx = conv(dy, kernel rotated 180 degrees with in/out swapped, pad);
+ * tf.conv2d (stride 1, 'same', square odd kernel) whose gradients are themselves forward
+ * convolutions: dx = conv(dy, kernel rotated 180 degrees with in/out swapped, 'same');
  * dW[i,j,c,o] = sum_{b,y,x} xpad[b,y+i,x+j,c] dy[b,y,x,o], i.e. a convolution of x viewed as
- * [C, H, W, B] with dy viewed as a [H, W, B, O] filter, giving [C, k, k, O].
+ * [C, H, W, B] with dy viewed as a [H, W, B, O] filter and (k-1)/2 explicit padding, giving
+ * [C, k, k, O]. Used on cpu and wasm, which both accept explicit padding.
  */
-export function conv2dForwardGradients(x: tf.Tensor4D, kernel: tf.Tensor4D, pad: number): tf.Tensor4D {
+export function conv2dForwardGradients(x: tf.Tensor4D, kernel: tf.Tensor4D): tf.Tensor4D {
+  const pad = (kernel.shape[0] - 1) / 2;
   const op = tf.customGrad((...args: Array<tf.Tensor | tf.GradSaveFunc>) => {
     const [input, filter, save] = args as [tf.Tensor4D, tf.Tensor4D, tf.GradSaveFunc];
     save([input, filter]);
     return {
-      value: tf.conv2d(input, filter, 1, symmetricPadding(pad)),
+      value: tf.conv2d(input, filter, 1, 'same'),
       gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
         const [xs, w] = saved as [tf.Tensor4D, tf.Tensor4D];
         const dy4 = dy as tf.Tensor4D;
         const flipped = tf.transpose(tf.reverse(w, [0, 1]), [0, 1, 3, 2]) as tf.Tensor4D;
-        const dx = tf.conv2d(dy4, flipped, 1, symmetricPadding(pad));
+        const dx = tf.conv2d(dy4, flipped, 1, 'same');
         const xView = tf.transpose(xs, [3, 1, 2, 0]) as tf.Tensor4D;
         const dyView = tf.transpose(dy4, [1, 2, 0, 3]) as tf.Tensor4D;
-        const dw = tf.transpose(tf.conv2d(xView, dyView, 1, symmetricPadding(pad)), [1, 2, 0, 3]);
+        const padding = pad === 0 ? 'valid' : ([[0, 0], [pad, pad], [pad, pad], [0, 0]] as [[0, 0], [number, number], [number, number], [0, 0]]);
+        const dw = tf.transpose(tf.conv2d(xView, dyView, 1, padding), [1, 2, 0, 3]);
         return [dx, dw];
       },
     };
