@@ -228,6 +228,8 @@ describe('naturalSource', () => {
     expect(() => build(0, { generator: { outputSize: 64 } })).toThrow(/outputSize 64 differs from the teacher's input size 32/);
     expect(() => build(0, { learningRates: { alpha: 0 } })).toThrow(/learningRates.alpha must be a positive number/);
     expect(() => build(0, { generator: { baseWidth: 3 } })).toThrow(/baseWidth must be even/);
+    expect(() => build(0, { generator: { numClasses: 12 } })).toThrow(/generator.numClasses 12 differs from teacher tiny's 10 classes/);
+    expect(() => build(0, { generator: { outputChannels: 1 } })).toThrow(/outputChannels 1 differs from the teacher's 3 input channels/);
     expect(() => naturalSource({ teacher: { ...teacher, inputShape: [32, 24, 3] }, batchSize: 4, labels: [0, 1, 2, 3], seed: 0 })).toThrow(/square images/);
     expect(() => naturalSource({ batchSize: 4, labels: [0, 1, 2, 3], seed: 0 } as never)).toThrow(/teacher is required/);
   });

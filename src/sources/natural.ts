@@ -29,8 +29,9 @@ export interface NaturalSourceOptions {
   /** Seed of every random part (generator, FTP, alpha, latent). Required. */
   seed: number;
   /**
-   * Generator overrides. Defaults: latentSize 1024, baseWidth 128, numClasses, outputSize and
-   * outputChannels from the teacher; the seed is derived from `seed`.
+   * Generator overrides. Defaults: latentSize 1024, baseWidth 128, initSize outputSize / 4;
+   * numClasses, outputSize and outputChannels come from the teacher (overriding them with other
+   * values is an error); the seed is derived from `seed`.
    */
   generator?: Partial<Omit<ConditionalGeneratorOptions, 'seed'>>;
   /** Teacher layers feeding the FTP, deepest first. Default teacher.featureTaps. */
@@ -137,6 +138,18 @@ export function naturalSource(options: NaturalSourceOptions): NaturalSource {
     );
   }
   const numClasses = options.generator?.numClasses ?? teacher.numClasses;
+  if (numClasses !== teacher.numClasses) {
+    throw new Error(
+      `naturalSource: generator.numClasses ${numClasses} differs from teacher ${teacher.name}'s ${teacher.numClasses} classes; ` +
+        `the one-hot label width is the teacher's number of classes (leave generator.numClasses out).`,
+    );
+  }
+  const outputChannels = options.generator?.outputChannels ?? channels;
+  if (outputChannels !== channels) {
+    throw new Error(
+      `naturalSource: generator.outputChannels ${outputChannels} differs from the teacher's ${channels} input channels.`,
+    );
+  }
   const labels = resolveLabels(options.labels, batchSize, numClasses);
 
   const generator = conditionalGenerator({
