@@ -227,6 +227,11 @@ describe('naturalSource', () => {
     expect(() => build(0, { featureTaps: ['pool'] })).toThrow(/a feature tap must be a single rank-4 map/);
     expect(() => build(0, { generator: { outputSize: 64 } })).toThrow(/outputSize 64 differs from the teacher's input size 32/);
     expect(() => build(0, { learningRates: { alpha: 0 } })).toThrow(/learningRates.alpha must be a positive number/);
+    const latent = tf.zeros([4, 9]) as tf.Tensor2D;
+    const before = tf.memory().numTensors;
+    expect(() => build(0, { latent })).toThrow(/latent must be \[4, 8\] \(batchSize, latentSize\), got \[4,9\]/);
+    expect(tf.memory().numTensors).toBe(before);
+    latent.dispose();
     expect(() => build(0, { generator: { baseWidth: 3 } })).toThrow(/baseWidth must be even/);
     expect(() => build(0, { generator: { numClasses: 12 } })).toThrow(/generator.numClasses 12 differs from teacher tiny's 10 classes/);
     expect(() => build(0, { generator: { outputChannels: 1 } })).toThrow(/outputChannels 1 differs from the teacher's 3 input channels/);

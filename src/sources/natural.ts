@@ -38,6 +38,11 @@ export interface NaturalSourceOptions {
   featureTaps?: readonly string[];
   /** Per-group learning rates; defaults { generator: 1e-3, ftp: 5e-4, alpha: 5e-2 }. */
   learningRates?: Partial<NaturalLearningRates>;
+  /**
+   * The latent z, [batchSize, latentSize], instead of the seeded N(0, 1) draw (parity checks,
+   * latent interpolation). Copied: the caller keeps ownership. Default: drawn from the seed.
+   */
+  latent?: tf.Tensor2D;
 }
 
 /** What a natural source was built from, as plain data (for run manifests). */
@@ -166,8 +171,12 @@ export function naturalSource(options: NaturalSourceOptions): NaturalSource {
     const acs = adaptiveChannelScaling({ batchSize, channels, seed: deriveSeed(seed, 'alpha') });
     built.push(acs);
     const latentSize = generator.options.latentSize;
+    const given = options.latent;
+    if (given != null && (given.rank !== 2 || given.shape[0] !== batchSize || given.shape[1] !== latentSize)) {
+      throw new Error(`naturalSource: latent must be [${batchSize}, ${latentSize}] (batchSize, latentSize), got [${given.shape}].`);
+    }
     const generatorInput = tf.tidy(() => {
-      const z = tf.randomNormal([batchSize, latentSize], 0, 1, 'float32', deriveSeed(seed, 'latent'));
+      const z = given != null ? tf.cast(given, 'float32') : tf.randomNormal([batchSize, latentSize], 0, 1, 'float32', deriveSeed(seed, 'latent'));
       const oneHot = tf.cast(tf.oneHot(tf.tensor1d(labels, 'int32'), numClasses), 'float32');
       return tf.concat([z, oneHot], 1) as tf.Tensor2D;
     });
