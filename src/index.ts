@@ -13,3 +13,4 @@ export * from './augment';
 export * from './sources';
 export * from './optim';
 export * from './synthesis';
+export * from './dataset';
