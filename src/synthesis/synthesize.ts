@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
 import type { Augmentation } from '../augment';
 import type { Teacher } from '../models/teacher';
-import type { EvaluationContext, Objective, TermValue } from '../objectives';
+import type { EvaluationContext, Objective, TermValue, WeightedObjective } from '../objectives';
 import { mergeRequirements } from '../objectives';
 import { adam, AdamOptions, constantRate, LearningRateSchedule, Optimizer } from '../optim';
 import type { ImageSource, RenderContext } from '../sources/types';
@@ -85,14 +85,15 @@ export class DivergenceError extends Error {
   }
 }
 
+/** The total and each term's value; a plain objective reports itself as its only term. */
 function evaluateTerms(objective: Objective, context: EvaluationContext): { total: tf.Scalar; terms: TermValue[] } {
-  const composite = objective as Objective & { evaluateTerms?: (c: EvaluationContext) => { total: tf.Scalar; terms: TermValue[] } };
-  if (composite.evaluateTerms != null) return composite.evaluateTerms(context);
+  if ('evaluateTerms' in objective) return (objective as WeightedObjective).evaluateTerms(context);
   const total = objective.evaluate(context);
   return { total, terms: [{ name: objective.name, weight: 1, value: total }] };
 }
 
-function validate(options: SynthesisOptions, network: TappedNetwork): Int32Array | undefined {
+/** Checks the options and the objective against the teacher; returns the targets as int32. */
+function validateOptions(options: SynthesisOptions, network: TappedNetwork): Int32Array | undefined {
   const { source, steps, teacher } = options;
   if (options.targets != null && source.labels != null && !sameLabels(options.targets, source.labels)) {
     throw new Error(
@@ -118,16 +119,12 @@ function validate(options: SynthesisOptions, network: TappedNetwork): Int32Array
   if (bad >= 0) {
     throw new Error(`synthesize: target ${labels[bad]} (image ${bad}) is not a class of '${teacher.name}' (0..${teacher.numClasses - 1}).`);
   }
-  objectivePrepare(options.objective, network);
+  options.objective.prepare?.(network);
   return labels;
 }
 
 function sameLabels(a: ArrayLike<number>, b: ArrayLike<number>): boolean {
   return a.length === b.length && Array.from(a).every((value, i) => value === b[i]);
-}
-
-function objectivePrepare(objective: Objective, network: TappedNetwork): void {
-  objective.prepare?.(network);
 }
 
 /**
@@ -140,7 +137,7 @@ export async function synthesize(options: SynthesisOptions): Promise<SynthesisRe
   const { teacher, source, objective, steps } = options;
   const network = tapNetwork(teacher.model);
   const studentNetwork = options.student == null ? undefined : tapNetwork(options.student);
-  const labels = validate(options, network);
+  const labels = validateOptions(options, network);
   const requires = mergeRequirements([objective]);
   const random = new Random(deriveSeed(options.seed ?? 0, 'augment'));
   const augmentation = options.augmentation;
