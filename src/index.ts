@@ -14,3 +14,4 @@ export * from './sources';
 export * from './optim';
 export * from './synthesis';
 export * from './dataset';
+export * from './metrics';
