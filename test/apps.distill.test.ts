@@ -4,12 +4,11 @@ import * as path from 'path';
 import * as tf from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
 import { distill, studentTrainer } from '../src/apps/distill';
-import { evaluate, predictClasses } from '../src/apps/evaluate';
 import { trainFromScratch } from '../src/apps/supervised';
 import { readSafetensorsFile } from '../src/io/files';
 import { IMAGENET_NORMALIZATION, Teacher } from '../src/models/teacher';
 import { loadPytorchWeights } from '../src/models/pytorch-weights';
-import { asBatches, tinyNet, toyImages } from './apps.fixtures';
+import { accuracy01, asBatches, predictions01, tinyNet, toyImages } from './apps.fixtures';
 
 const normalization = IMAGENET_NORMALIZATION;
 
@@ -33,15 +32,15 @@ beforeAll(async () => {
   teacher = asTeacher(model);
 });
 
-test('the trained teacher classifies the toy problem', () => {
-  expect(evaluate(teacher, { images01: heldOut.images01, labels: heldOut.labels }).accuracy).toBeGreaterThan(0.9);
+test('the trained teacher classifies the toy problem', async () => {
+  expect(await accuracy01(teacher, heldOut.images01, heldOut.labels, normalization)).toBeGreaterThan(0.9);
 });
 
 test('distill raises the student agreement with the teacher and lowers the KD loss; the teacher is untouched', async () => {
   const student = tinyNet({ seed: 3, widths: [4, 6], name: 'student' });
-  const teacherLabels = predictClasses(teacher, { images01: heldOut.images01 });
+  const teacherLabels = await predictions01(teacher, heldOut.images01, normalization);
   const testSet = { images01: heldOut.images01, labels: teacherLabels };
-  const before = evaluate(student, testSet, { normalization }).accuracy;
+  const before = await accuracy01(student, heldOut.images01, teacherLabels, normalization);
   const teacherWeights = weightsOf(teacher.model);
   const movingBefore = Float32Array.from(student.getLayer('bn1').getWeights()[2].dataSync());
   const reports: number[] = [];

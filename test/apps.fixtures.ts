@@ -1,4 +1,10 @@
+import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
+import { evaluate } from '../src/metrics/accuracy';
+import type { Network } from '../src/metrics/batches';
+import { classProbabilities, topOne } from '../src/metrics/predictions';
+import type { InputNormalization } from '../src/models/teacher';
+import { normalize } from '../src/synthesis/batch';
 import type { SynthesizedBatch } from '../src/synthesis/batch';
 import { Random } from '../src/util/random';
 
@@ -74,4 +80,28 @@ export function tinyNet(options: { seed: number; numClasses?: number; widths?: [
     .dense({ units: numClasses, name: 'linear', kernelInitializer: tfl.initializers.glorotNormal({ seed: seed + 2 }) })
     .apply(x) as tfl.SymbolicTensor;
   return tfl.model({ inputs: input, outputs: logits, name: options.name ?? 'tiny' });
+}
+
+function normalized(images01: Float32Array, normalization: InputNormalization): tf.Tensor4D {
+  return tf.tidy(() => normalize(tf.tensor4d(images01, [images01.length / 192, 8, 8, 3]), normalization));
+}
+
+/** Top-1 accuracy (the metrics' evaluate) on 8x8 pixels in [0, 1]. */
+export async function accuracy01(model: Network, images01: Float32Array, labels: ArrayLike<number>, normalization: InputNormalization): Promise<number> {
+  const images = normalized(images01, normalization);
+  try {
+    return (await evaluate(model, { images, labels })).accuracy;
+  } finally {
+    images.dispose();
+  }
+}
+
+/** Top-1 classes on 8x8 pixels in [0, 1]. */
+export async function predictions01(model: Network, images01: Float32Array, normalization: InputNormalization): Promise<Int32Array> {
+  const images = normalized(images01, normalization);
+  try {
+    return topOne(await classProbabilities(model, images));
+  } finally {
+    images.dispose();
+  }
 }

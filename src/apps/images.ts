@@ -26,7 +26,7 @@ export type TrainingImages = readonly SynthesizedBatch[] | HostImages;
  * model's normalization is applied) or `images` (a tensor already in the model's normalized
  * input space). Tensors are read, never disposed.
  */
-export interface LabelledImages {
+export interface LabelledSet {
   /** NHWC in [0, 1]: a Float32Array (its height, width and channels are the model's) or a tensor. */
   readonly images01?: Float32Array | tf.Tensor4D;
   /** NHWC tensor already normalized for the model. */
@@ -167,9 +167,9 @@ export interface ResolvedLabelled {
   readonly labels: Int32Array;
 }
 
-/** Checks a {@link LabelledImages} against the model's input shape and class count. */
+/** Checks a {@link LabelledSet} against the model's input shape and class count. */
 export function resolveLabelled(
-  data: LabelledImages,
+  data: LabelledSet,
   imageShape: readonly [number, number, number],
   classes: number,
   what: string,

@@ -12,8 +12,8 @@ import { normalize } from '../synthesis/batch';
 import { deriveSeed, Random } from '../util/random';
 import { Checkpoint, saveCheckpoint } from './checkpoint';
 import { checkNonNegativeNumber, checkPositiveInteger, checkPositiveNumber, modelClasses, modelInputShape, trainableVariables } from './common';
-import { predictResolved } from './evaluate';
-import { CropFlipOptions, LabelledImages, resolveCropFlip, resolveLabelled, ResolvedLabelled } from './images';
+import { predictTestSet } from './test-set';
+import { CropFlipOptions, LabelledSet, resolveCropFlip, resolveLabelled, ResolvedLabelled } from './images';
 
 /** Numbers of one finished epoch. */
 export interface EpochReport {
@@ -83,7 +83,7 @@ export interface TrainingOptions {
   /** Seed of the shuffling and augmentation draws. Default 0. */
   readonly seed?: number;
   /** Labelled images evaluated (top-1, inference mode) after every `evaluateEvery` epochs and after the last. */
-  readonly testSet?: LabelledImages;
+  readonly testSet?: LabelledSet;
   /** Default 1. */
   readonly evaluateEvery?: number;
   /** Images per forward pass of the evaluation. Default 256. */
@@ -238,7 +238,7 @@ export async function trainLoop<P extends tf.TensorContainer>(spec: LoopSpec<P>,
       let testMetrics: Record<string, number> | undefined;
       let accuracy: number | undefined;
       if (testSet != null && ((epoch + 1) % evaluateEvery === 0 || last)) {
-        const predictions = predictResolved(model, testSet, spec.normalization, evaluationBatchSize);
+        const predictions = await predictTestSet(model, testSet, [h, w, c], spec.normalization, evaluationBatchSize);
         let correct = 0;
         for (let i = 0; i < testSet.count; i++) if (predictions[i] === testSet.labels[i]) correct += 1;
         accuracy = correct / testSet.count;
