@@ -1,0 +1,328 @@
+/**
+ * Outcome parity at a fixed budget: DeepInversion and NaturalInversion on the CIFAR-10 ResNet-20
+ * teacher with the papers' CIFAR-10 settings (the trainers' defaults; only steps and batch size
+ * changed), judged by an independent ResNet-56 verifier. Prints one JSON object.
+ *
+ * Per (method, seed), one batch: the teacher's top-1 accuracy on its own targets, the verifier's,
+ * the Fréchet distance between the verifier's pooled last-stage features (global average pool of
+ * 'layer3.8', 64 values, unbiased covariances) of the synthesized images and of the first 2,000
+ * JPEG-derived CIFAR-10 test images, and seconds per step. Rows for N(0,1) noise and for real test
+ * images (the same count as a batch) bracket the distance. The synthesized images reach the
+ * verifier as natinv hands them out: `images01` (clipped to [0, 1]) normalized with the teacher's
+ * normalization, which both networks share.
+ *
+ *   npx esbuild bench/outcome.ts --bundle --platform=node --packages=external --outfile=build-tsc/bench/outcome.js
+ *   NATINV_BACKEND=tensorflow node build-tsc/bench/outcome.js [--steps 200] [--batch-size 64] [--seeds 0,1,2]
+ *     [--methods di,ni] [--real 2000] [--images docs/images] [--no-images] [--unclipped]
+ *
+ * --unclipped (a diagnostic, doubles the time): SynthesizedBatch holds images clipped to [0, 1];
+ * to see what the clipping changes, every batch is synthesized a second time through `synthesize`
+ * with the preset's source, objective, augmentation and seeds spelled out, checked to give the
+ * trainer's images, and judged again on the unclipped normalized images.
+ *
+ * NATINV_SHARED_DIR overrides the shared folder (default ../shared beside the package).
+ */
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
+import * as tf from '@tensorflow/tfjs-core';
+import { CIFAR10_CLASSES } from '../src/io/cifar';
+import { readCifarFile } from '../src/io/files';
+import { imageGrid } from '../src/io/grid';
+import { encodePng } from '../src/io/png';
+import {
+  Accuracy,
+  embedFeatures,
+  evaluate,
+  FeatureStatistics,
+  featureStatistics,
+  frechetDistanceTerms,
+  synthesizedImages,
+  verifierAccuracy,
+} from '../src/metrics';
+import { findPackageRoot } from '../src/models/assets';
+import type { Teacher } from '../src/models/teacher';
+import { loadBundledTeacher, loadTeacher } from '../src/models/zoo';
+import { useBackend } from '../src/runtime/backend';
+import { compose, flip, jitter } from '../src/augment';
+import { bnStatistics, crossEntropy, l2Prior, totalVariation, weighted } from '../src/objectives';
+import { naturalSource } from '../src/sources/natural';
+import { pixels } from '../src/sources/pixels';
+import { denormalize, normalize, SynthesizedBatch } from '../src/synthesis/batch';
+import { deepInversion, naturalInversion } from '../src/synthesis/methods';
+import { synthesize } from '../src/synthesis/synthesize';
+import { batchLabels } from '../src/synthesis/trainer';
+import { deriveSeed } from '../src/util/random';
+
+const METHODS = { di: 'deepInversion', ni: 'naturalInversion' } as const;
+type MethodKey = keyof typeof METHODS;
+
+interface Args {
+  steps: number;
+  batchSize: number;
+  seeds: number[];
+  methods: MethodKey[];
+  real: number;
+  images: string | undefined;
+  unclipped: boolean;
+}
+
+function positive(flag: string, value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1) throw new Error(`${flag} must be a positive integer, got ${value}.`);
+  return n;
+}
+
+function parseArgs(argv: string[]): Args {
+  const args: Args = { steps: 200, batchSize: 64, seeds: [0, 1, 2], methods: ['di', 'ni'], real: 2000, images: 'docs/images', unclipped: false };
+  for (let i = 0; i < argv.length; i++) {
+    const flag = argv[i];
+    const value = argv[i + 1];
+    if (flag === '--no-images' || flag === '--unclipped') {
+      if (flag === '--no-images') args.images = undefined;
+      else args.unclipped = true;
+      continue;
+    }
+    if (value === undefined) throw new Error(`${flag} needs a value.`);
+    i++;
+    if (flag === '--steps') args.steps = positive(flag, value);
+    else if (flag === '--batch-size') args.batchSize = positive(flag, value);
+    else if (flag === '--real') args.real = positive(flag, value);
+    else if (flag === '--images') args.images = value;
+    else if (flag === '--seeds') {
+      args.seeds = value.split(',').map((s) => Number(s));
+      if (args.seeds.some((s) => !Number.isInteger(s) || s < 0)) throw new Error(`--seeds: non-negative integers, got ${value}.`);
+    } else if (flag === '--methods') {
+      const list = value.split(',');
+      const unknown = list.filter((m) => !(m in METHODS));
+      if (unknown.length > 0) throw new Error(`--methods: unknown ${unknown.join(', ')}; use di, ni.`);
+      args.methods = list as MethodKey[];
+    } else {
+      throw new Error(
+        `unknown argument ${flag}; usage: [--steps 200] [--batch-size 64] [--seeds 0,1,2] [--methods di,ni] [--real 2000] [--images docs/images | --no-images]`,
+      );
+    }
+  }
+  return args;
+}
+
+const percent = (a: Accuracy): number => Number((100 * a.accuracy).toFixed(2));
+const round = (x: number, digits = 4): number => Number(x.toFixed(digits));
+
+/** Verifier metrics of normalized images with their targets. */
+async function judge(
+  teacher: Teacher,
+  verifier: Teacher,
+  images: tf.Tensor4D,
+  targets: Int32Array,
+  reference: FeatureStatistics,
+): Promise<{ teacherAccuracy: number; verifierAccuracy: number; fd: number; fdMeanTerm: number; fdCovarianceTerm: number }> {
+  const teacherAccuracy = percent(await evaluate(teacher, { images, labels: targets }));
+  const verifierResult = percent(await verifierAccuracy(verifier, images, targets));
+  const features = await embedFeatures(verifier, images, { layer: verifier.featureTaps[0] });
+  const terms = frechetDistanceTerms(featureStatistics(features), reference);
+  return {
+    teacherAccuracy,
+    verifierAccuracy: verifierResult,
+    fd: round(terms.distance),
+    fdMeanTerm: round(terms.meanTerm),
+    fdCovarianceTerm: round(terms.covarianceTerm),
+  };
+}
+
+async function writeGrid(batch: SynthesizedBatch, file: string): Promise<void> {
+  const [count, height, width] = batch.shape;
+  const grid = imageGrid(batch.images01, count, height, width, {
+    columns: 8,
+    scale: 2,
+    labels: Array.from(batch.targets, (t) => CIFAR10_CLASSES[t]),
+  });
+  await fs.promises.mkdir(path.dirname(file), { recursive: true });
+  await fs.promises.writeFile(file, encodePng(grid.pixels, grid.width, grid.height, 3));
+}
+
+/**
+ * Batch 0 of deepInversion / naturalInversion (CIFAR defaults) through `synthesize` directly,
+ * returning the kept images unclipped, in the normalized space. Mirrors src/synthesis/methods.ts.
+ */
+async function synthesizeUnclipped(teacher: Teacher, key: MethodKey, seed: number, steps: number, batchSize: number): Promise<tf.Tensor4D> {
+  const di = key === 'di';
+  const labels = batchLabels(teacher, { seed }, 0, batchSize);
+  const w = di ? { ce: 1, bn: 10, tv: 2.5e-5, l2: 0 } : { ce: 1, bn: 10, tv: 6e-3, l2: 1.5e-5 };
+  const objective = weighted([
+    [w.ce, crossEntropy()],
+    [w.bn, bnStatistics({ firstLayerMultiplier: 1 })],
+    [w.tv, totalVariation('l2', { name: 'tv' })],
+    [w.l2, l2Prior('batch')],
+  ]);
+  const sourceSeed = deriveSeed(seed, 'source', 0);
+  const source = di
+    ? pixels({ batchSize, imageShape: [...teacher.inputShape], seed: sourceSeed, learningRate: 0.05 })
+    : naturalSource({ teacher, batchSize, labels, seed: sourceSeed });
+  try {
+    const result = await synthesize({
+      teacher,
+      source,
+      objective,
+      augmentation: di ? jitter({ maxShift: 2 }) : compose(jitter({ maxShift: 2 }), flip()),
+      steps,
+      targets: labels,
+      seed: deriveSeed(seed, 'batch', 0),
+    });
+    return result.images;
+  } finally {
+    source.dispose();
+  }
+}
+
+const mean = (xs: number[]): number => xs.reduce((a, b) => a + b, 0) / xs.length;
+const std = (xs: number[]): number => (xs.length < 2 ? 0 : Math.sqrt(xs.reduce((a, b) => a + (b - mean(xs)) ** 2, 0) / (xs.length - 1)));
+
+async function main(): Promise<void> {
+  const args = parseArgs(process.argv.slice(2));
+  const started = Date.now();
+  const backend = await useBackend();
+  const root = await findPackageRoot();
+  const shared = process.env.NATINV_SHARED_DIR ?? path.resolve(root, '../shared');
+  const teacher = await loadBundledTeacher('cifar10-resnet20');
+  const verifier = await loadTeacher({ arch: 'resnet56', weights: path.join(shared, 'models', 'cifar10_resnet56.safetensors') });
+  if (JSON.stringify(verifier.normalization) !== JSON.stringify(teacher.normalization)) {
+    throw new Error('the verifier and the teacher use different normalizations; this benchmark feeds both the same normalized images.');
+  }
+  const layer = verifier.featureTaps[0];
+  const log = (line: string): void => void process.stderr.write(`[${((Date.now() - started) / 1000).toFixed(0)}s] ${line}\n`);
+
+  // Reference statistics: the first `real` test images, and further slices of batch size as a floor.
+  const realFile = path.join(shared, 'data', 'cifar10-jpeg', 'test_batch.bin.gz');
+  const floorSlices = 3;
+  const set = await readCifarFile(realFile, { layout: 'cifar10', limit: args.real + floorSlices * args.batchSize });
+  const pixels = 32 * 32 * 3;
+  const slice = (start: number, count: number): tf.Tensor4D =>
+    tf.tidy(() => normalize(tf.tensor4d(set.images.subarray(start * pixels, (start + count) * pixels), [count, 32, 32, 3]), teacher.normalization));
+  const realImages = slice(0, args.real);
+  const realFeatures = await embedFeatures(verifier, realImages, { layer });
+  realImages.dispose();
+  const reference = featureStatistics(realFeatures);
+  log(`reference statistics of ${args.real} test images at ${layer} (${realFeatures.dimension} values)`);
+
+  const rows: Array<Record<string, unknown>> = [];
+  for (let s = 0; s < floorSlices; s++) {
+    const start = args.real + s * args.batchSize;
+    const images = slice(start, args.batchSize);
+    const labels = set.labels.subarray(start, start + args.batchSize);
+    rows.push({ method: 'real test images', seed: null, images: `${start}..${start + args.batchSize - 1}`, ...(await judge(teacher, verifier, images, labels, reference)) });
+    images.dispose();
+  }
+  for (const seed of args.seeds) {
+    // N(0, 1) in the normalized space: DeepInversion's starting point. Targets cycle the classes.
+    const images = tf.randomNormal([args.batchSize, 32, 32, 3], 0, 1, 'float32', seed + 1) as tf.Tensor4D;
+    const targets = Int32Array.from({ length: args.batchSize }, (_, i) => i % teacher.numClasses);
+    rows.push({ method: 'gaussian noise N(0,1)', seed, ...(await judge(teacher, verifier, images, targets, reference)) });
+    images.dispose();
+  }
+  log('noise and real rows done');
+
+  for (const key of args.methods) {
+    const trainer = key === 'di' ? deepInversion : naturalInversion;
+    for (const seed of args.seeds) {
+      const stepTimes: number[] = [];
+      let last = Date.now();
+      const options = {
+        batches: 1,
+        batchSize: args.batchSize,
+        steps: args.steps,
+        seed,
+        onStep: (report: { step: number }) => {
+          const now = Date.now();
+          stepTimes.push(now - last);
+          last = now;
+          if (report.step % 50 === 0) log(`${METHODS[key]} seed ${seed}: step ${report.step}/${args.steps}`);
+        },
+      };
+      const runStarted = Date.now();
+      last = runStarted;
+      let batch: SynthesizedBatch | undefined;
+      for await (const b of trainer(teacher, options)) batch = b;
+      if (batch === undefined) throw new Error(`${METHODS[key]} yielded no batch.`);
+      const seconds = (Date.now() - runStarted) / 1000;
+      const { images, labels } = synthesizedImages([batch], teacher.normalization);
+      const judged = await judge(teacher, verifier, images, labels, reference);
+      images.dispose();
+      let keptCorrect = 0;
+      batch.predictions.forEach((p, i) => void (p === batch?.targets[i] && keptCorrect++));
+      const sorted = [...stepTimes].sort((a, b) => a - b);
+      rows.push({
+        method: METHODS[key],
+        seed,
+        ...judged,
+        // The trainer's own judgement, on the kept images before clipping to [0, 1].
+        teacherAccuracyUnclipped: round((100 * keptCorrect) / batch.targets.length, 2),
+        secondsPerStep: round(seconds / args.steps, 3),
+        medianStepSeconds: round(sorted[Math.floor(sorted.length / 2)] / 1000, 3),
+        bestLoss: round(batch.loss),
+        terms: Object.fromEntries(Object.entries(batch.terms).map(([k, v]) => [k, round(v, 5)])),
+      });
+      if (args.unclipped) {
+        const raw = await synthesizeUnclipped(teacher, key, seed, args.steps, args.batchSize);
+        const again = tf.tidy(() => denormalize(raw, teacher.normalization).dataSync());
+        let maxDiff = 0;
+        again.forEach((v, i) => void (maxDiff = Math.max(maxDiff, Math.abs(v - batch!.images01[i]))));
+        const outside = tf.tidy(() => {
+          const back = denormalize(raw, teacher.normalization);
+          const unclippedBack = tf.add(tf.mul(raw, tf.tensor1d([...teacher.normalization.std])), tf.tensor1d([...teacher.normalization.mean]));
+          return tf.mean(tf.cast(tf.notEqual(back, unclippedBack), 'float32')).dataSync()[0];
+        });
+        rows[rows.length - 1].unclipped = {
+          reconstructionMaxAbsDiff01: Number(maxDiff.toExponential(2)),
+          fractionOfValuesOutside01: round(outside, 4),
+          ...(await judge(teacher, verifier, raw, batch.targets, reference)),
+        };
+        raw.dispose();
+      }
+      log(`${METHODS[key]} seed ${seed}: ${JSON.stringify(rows[rows.length - 1])}`);
+      if (seed === args.seeds[0] && args.images !== undefined) {
+        await writeGrid(batch, path.resolve(root, args.images, `outcome-${METHODS[key].toLowerCase()}-seed${seed}.png`));
+      }
+    }
+  }
+
+  const summary = [...new Set(rows.map((r) => r.method as string))].map((method) => {
+    const group = rows.filter((r) => r.method === method);
+    const stat = (field: string): { mean: number; std: number } | undefined => {
+      const values = group.map((r) => r[field]).filter((v): v is number => typeof v === 'number');
+      return values.length === 0 ? undefined : { mean: round(mean(values), 3), std: round(std(values), 3) };
+    };
+    return {
+      method,
+      n: group.length,
+      teacherAccuracy: stat('teacherAccuracy'),
+      verifierAccuracy: stat('verifierAccuracy'),
+      fd: stat('fd'),
+      secondsPerStep: stat('secondsPerStep'),
+    };
+  });
+  teacher.model.dispose();
+  verifier.model.dispose();
+  const configuration = {
+    backend,
+    node: process.version,
+    cpus: os.cpus().length,
+    cpuModel: os.cpus()[0]?.model,
+    teacher: `${teacher.name} (bundled)`,
+    verifier: verifier.name,
+    featureLayer: `${layer} (global average pool, ${realFeatures.dimension} values)`,
+    reference: `first ${args.real} images of cifar10-jpeg/test_batch.bin.gz`,
+    normalization: teacher.normalization,
+    steps: args.steps,
+    batchSize: args.batchSize,
+    seeds: args.seeds,
+    settings: "trainers' defaults (papers' CIFAR-10 settings); only steps and batchSize set",
+    wallSeconds: round((Date.now() - started) / 1000, 1),
+  };
+  console.log(JSON.stringify({ configuration, summary, rows }, null, 2));
+}
+
+main().catch((error: Error) => {
+  console.error(error.stack ?? error.message);
+  process.exitCode = 1;
+});
