@@ -4,6 +4,7 @@ import * as path from 'path';
 import * as tf from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
 import { distill, studentTrainer } from '../src/apps/distill';
+import { adaptiveDeepInversion } from '../src/synthesis/methods';
 import { trainFromScratch } from '../src/apps/supervised';
 import { readSafetensorsFile } from '../src/io/files';
 import { IMAGENET_NORMALIZATION, Teacher } from '../src/models/teacher';
@@ -121,6 +122,18 @@ test("studentTrainer gives ADI's trainStudent: one short distillation per round 
     [0, 2],
     [1, 4],
   ]);
+});
+
+test('studentTrainer plugs into adaptiveDeepInversion: the student learns from every finished batch', async () => {
+  const student = tinyNet({ seed: 5, widths: [4, 6] });
+  const before = weightsOf(student);
+  const rounds: number[] = [];
+  const trainStudent = studentTrainer({ teacher, student, batchSize: 4, onRound: (_, result) => void rounds.push(result.steps) });
+  const batches: unknown[] = [];
+  for await (const batch of adaptiveDeepInversion(teacher, { batches: 2, batchSize: 4, steps: 2, competition: { student, trainStudent } })) batches.push(batch);
+  expect(batches).toHaveLength(2);
+  expect(rounds).toEqual([1, 2]);
+  expect(weightsOf(student).some((w, i) => w.some((v, j) => v !== before[i][j]))).toBe(true);
 });
 
 test('distill explains wrong inputs', async () => {
