@@ -15,3 +15,4 @@ export * from './optim';
 export * from './synthesis';
 export * from './dataset';
 export * from './metrics';
+export * from './apps';
