@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
 import { functionalGraph, GraphContainer, GraphNode, isNestedModel, nodesInExecutionOrder } from './graph';
-import { callPlain, isBatchNorm, movingStatistics } from './layer-ops';
+import { callPlain, callPlainMany, isBatchNorm, movingStatistics } from './layer-ops';
 
 /** The input of one BatchNormalization layer in one forward pass. */
 export interface BatchNormTap {
@@ -38,9 +38,10 @@ interface LayerInfo {
 /**
  * A LayersModel prepared for inversion: one inference-mode forward pass that returns the logits
  * together with the tapped tensors, as values. Every layer runs in inference mode (the teacher's
- * BatchNormalization statistics are never updated); Conv2D, DepthwiseConv2D, Dense and
- * BatchNormalization run as plain ops so gradients flow to the input without computing weight
- * gradients. Nested models (a model used as a layer) are walked into: their layers are tapped
+ * BatchNormalization statistics are never updated); Conv2D, DepthwiseConv2D, Dense,
+ * BatchNormalization, ReLU and Add run as plain ops so gradients flow to the input without
+ * computing weight gradients. The weights are constants of the pass: it is differentiable with
+ * respect to its input only (train a model with its own layers API). Nested models (a model used as a layer) are walked into: their layers are tapped
  * under the name `outer/inner`.
  */
 export class TappedNetwork {
@@ -163,16 +164,51 @@ function collectLayers(graph: GraphContainer, prefix: string, into: Map<string, 
   }
 }
 
+/** One node of a graph's execution plan, resolved once per graph. */
+interface PlannedNode {
+  readonly node: GraphNode;
+  readonly layer: tfl.layers.Layer;
+  readonly name: string;
+  readonly nested?: GraphContainer;
+  readonly batchNorm: boolean;
+  readonly inputIds: readonly number[];
+  readonly outputIds: readonly number[];
+}
+
+/** Execution plans by graph: nodes in order, InputLayers left out (sorting them per call costs). */
+const plans = new WeakMap<GraphContainer, readonly PlannedNode[]>();
+
+function planOf(graph: GraphContainer): readonly PlannedNode[] {
+  let plan = plans.get(graph);
+  if (plan == null) {
+    plan = nodesInExecutionOrder(graph)
+      .filter((node) => node.outboundLayer.getClassName() !== 'InputLayer')
+      .map((node) => {
+        const layer = node.outboundLayer;
+        return {
+          node,
+          layer,
+          name: layer.name,
+          nested: isNestedModel(layer) ? functionalGraph(layer) : undefined,
+          batchNorm: isBatchNorm(layer),
+          inputIds: node.inputTensors.map((symbol) => symbol.id),
+          outputIds: node.outputTensors.map((symbol) => symbol.id),
+        };
+      });
+    plans.set(graph, plan);
+  }
+  return plan;
+}
+
 /** Runs a functional graph node by node, as tfjs-layers does, reporting taps to `visit`. */
 function runGraph(graph: GraphContainer, inputs: tf.Tensor[], prefix: string, visit: Visitor): tf.Tensor[] {
   const values = new Map<number, tf.Tensor>();
   graph.inputs.forEach((symbol, i) => values.set(symbol.id, inputs[i]));
-  for (const node of nodesInExecutionOrder(graph)) {
-    if (node.outboundLayer.getClassName() === 'InputLayer') continue;
-    const nodeInputs = node.inputTensors.map((symbol) => values.get(symbol.id));
+  for (const planned of planOf(graph)) {
+    const nodeInputs = planned.inputIds.map((id) => values.get(id));
     if (nodeInputs.some((t) => t == null)) continue;
-    const outputs = runNode(node, nodeInputs as tf.Tensor[], prefix, visit);
-    node.outputTensors.forEach((symbol, i) => values.set(symbol.id, outputs[i]));
+    const outputs = runNode(planned, nodeInputs as tf.Tensor[], prefix, visit);
+    planned.outputIds.forEach((id, i) => values.set(id, outputs[i]));
   }
   return graph.outputs.map((symbol) => {
     const value = values.get(symbol.id);
@@ -181,15 +217,15 @@ function runGraph(graph: GraphContainer, inputs: tf.Tensor[], prefix: string, vi
   });
 }
 
-function runNode(node: GraphNode, inputs: tf.Tensor[], prefix: string, visit: Visitor): tf.Tensor[] {
-  const layer = node.outboundLayer;
-  const name = prefix + layer.name;
+function runNode(planned: PlannedNode, inputs: tf.Tensor[], prefix: string, visit: Visitor): tf.Tensor[] {
+  const { layer, node } = planned;
+  const name = prefix + planned.name;
   let outputs: tf.Tensor[];
-  if (isNestedModel(layer)) {
-    outputs = runGraph(functionalGraph(layer), inputs, `${name}/`, visit);
+  if (planned.nested != null) {
+    outputs = runGraph(planned.nested, inputs, `${name}/`, visit);
   } else {
-    if (isBatchNorm(layer)) visit.batchNorm?.(name, inputs[0]);
-    const plain = inputs.length === 1 ? callPlain(layer, inputs[0]) : undefined;
+    if (planned.batchNorm) visit.batchNorm?.(name, inputs[0]);
+    const plain = inputs.length === 1 ? callPlain(layer, inputs[0]) : callPlainMany(layer, inputs);
     if (plain != null) {
       outputs = [plain];
     } else {
