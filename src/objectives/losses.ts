@@ -12,7 +12,18 @@ import type { BatchNormTap } from '../taps';
  * gradient there instead.
  */
 export function euclideanNorm(x: tf.Tensor): tf.Scalar {
-  return tf.tidy(() => tf.sqrt(tf.maximum(tf.sum(tf.square(x)), 1e-30)) as tf.Scalar);
+  return tf.tidy(() => tf.sqrt(tf.maximum(tf.sum(tf.square(x)), NORM_FLOOR)) as tf.Scalar);
+}
+
+/** Squared sums below this count as zero: see {@link euclideanNorm}. */
+const NORM_FLOOR = 1e-30;
+
+/**
+ * `dy` times d sqrt(max(s, floor)) / d s, times 2: dy / norm where s >= floor, else 0 (as
+ * tf.maximum's gradient). The gradient of the norm with respect to the entry d is this times d.
+ */
+function flooredNormGradient(dy: tf.Tensor, squaredSums: tf.Tensor, norms: tf.Tensor): tf.Tensor {
+  return tf.div(tf.mul(dy, tf.cast(tf.greaterEqual(squaredSums, NORM_FLOOR), 'float32')), norms);
 }
 
 /**
@@ -20,28 +31,104 @@ export function euclideanNorm(x: tf.Tensor): tf.Scalar {
  * with the batch mean and biased variance per channel (over every axis but the last).
  */
 export function batchNormLayerLoss(tap: BatchNormTap): tf.Scalar {
-  return tf.tidy(() => {
-    const axes = tap.input.shape.slice(0, -1).map((_, i) => i);
-    const { mean, variance } = tf.moments(tap.input, axes);
-    return tf.add(
-      euclideanNorm(tf.sub(variance, tap.movingVariance)),
-      euclideanNorm(tf.sub(mean, tap.movingMean)),
-    ) as tf.Scalar;
-  });
+  return batchNormStatisticsLoss([tap]);
 }
 
-/** R_BN: the sum of the layer losses, the first one multiplied by `firstLayerMultiplier`. */
+/**
+ * Where every channel of every layer sits in R_BN's vectors: the variance differences of all
+ * layers (T channels), then the mean differences (T more); segment s < L is layer s's variance,
+ * L + s its mean. Host-side only, cached by the layers' sizes.
+ */
+interface StatisticsLayout {
+  readonly channels: number[];
+  /** [2T, 2L]: 1 where channel c belongs to segment s (sums the squares of a segment). */
+  readonly segments: Float32Array;
+  /** [2L, 2T]: d (statistic c) / d x per (x - mean): 2 / n for a variance, 1 / n for a mean, where c is in s. */
+  readonly expand: Float32Array;
+  readonly total: number;
+}
+
+const layouts = new Map<string, StatisticsLayout>();
+
+function statisticsLayout(inputs: readonly tf.Tensor[]): StatisticsLayout {
+  const key = inputs.map((x) => x.shape.join('x')).join(',');
+  let layout = layouts.get(key);
+  if (layout == null) {
+    const channels = inputs.map((x) => x.shape[x.rank - 1]);
+    const counts = inputs.map((x, l) => x.size / channels[l]);
+    const total = channels.reduce((a, b) => a + b, 0);
+    const layers = inputs.length;
+    const segments = new Float32Array(2 * total * 2 * layers);
+    const expand = new Float32Array(2 * layers * 2 * total);
+    let offset = 0;
+    channels.forEach((c, l) => {
+      for (let i = 0; i < c; i++) {
+        for (const [segment, column, factor] of [
+          [l, offset + i, 2 / counts[l]],
+          [layers + l, total + offset + i, 1 / counts[l]],
+        ]) {
+          segments[column * 2 * layers + segment] = 1;
+          expand[segment * 2 * total + column] = factor;
+        }
+      }
+      offset += c;
+    });
+    layout = { channels, segments, expand, total };
+    layouts.set(key, layout);
+  }
+  return layout;
+}
+
+/**
+ * R_BN: the sum of the layer losses, the first one multiplied by `firstLayerMultiplier`.
+ *
+ * One op over every tapped layer with a closed-form input gradient, so that the per-layer work
+ * is three kernels forward (mean, squared difference, mean) and two backward, and the rest runs
+ * once on vectors of all channels. With n values per channel, dv = var - movingVariance and
+ * dm = mean - movingMean, a layer's gradient is x * a + (dm / (n |dm|) - mean * a),
+ * a = 2 dv / (n |dv|) (times the layer's weight). The moving statistics get no gradient.
+ */
 export function batchNormStatisticsLoss(taps: readonly BatchNormTap[], firstLayerMultiplier = 1): tf.Scalar {
   if (taps.length === 0) {
     throw new Error('the BatchNorm statistics loss needs at least one BatchNorm input; none was tapped.');
   }
-  return tf.tidy(() => {
-    const losses = taps.map((tap, i) => {
-      const loss = batchNormLayerLoss(tap);
-      return i === 0 && firstLayerMultiplier !== 1 ? tf.mul(loss, firstLayerMultiplier) : loss;
-    });
-    return tf.addN(losses) as tf.Scalar;
+  const inputs = taps.map((tap) => tap.input);
+  const layout = statisticsLayout(inputs);
+  const layers = taps.length;
+  const { total } = layout;
+  const op = tf.customGrad((...args: Array<tf.Tensor | tf.GradSaveFunc>) => {
+    const xs = args.slice(0, layers) as tf.Tensor[];
+    const save = args[layers] as tf.GradSaveFunc;
+    const means = xs.map((x) => tf.mean(x, x.shape.slice(0, -1).map((_, i) => i)));
+    const variances = xs.map((x, l) => tf.mean(tf.squaredDifference(x, means[l]), x.shape.slice(0, -1).map((_, i) => i)));
+    const statistics = tf.concat([...variances, ...means]);
+    const moving = tf.concat([...taps.map((t) => t.movingVariance), ...taps.map((t) => t.movingMean)]);
+    const differences = tf.sub(statistics, moving);
+    const segments = tf.tensor2d(layout.segments, [2 * total, 2 * layers]);
+    const squaredSums = tf.matMul(tf.reshape(tf.square(differences), [1, 2 * total]), segments);
+    const norms = tf.sqrt(tf.maximum(squaredSums, NORM_FLOOR));
+    const weights = tf.tensor2d(
+      Array.from({ length: 2 * layers }, (_, s) => (s % layers === 0 ? firstLayerMultiplier : 1)),
+      [1, 2 * layers],
+    );
+    save([...xs, statistics, differences, squaredSums, norms, weights]);
+    return {
+      value: tf.sum(tf.mul(norms, weights)) as tf.Scalar,
+      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
+        const [stats, diffs, sums, n, w] = saved.slice(layers);
+        const perSegment = tf.mul(flooredNormGradient(dy, sums, n), w);
+        // Per channel: a for the variances, dm / (n |dm|) for the means (the layer's weight included).
+        const expand = tf.tensor2d(layout.expand, [2 * layers, 2 * total]);
+        const perChannel = tf.mul(tf.reshape(tf.matMul(perSegment, expand), [2 * total]), diffs);
+        const [a, fromMean] = tf.split(perChannel, 2);
+        const b = tf.sub(fromMean, tf.mul(tf.slice(stats, total, total), a));
+        const as = tf.split(a, layout.channels);
+        const bs = tf.split(b, layout.channels);
+        return saved.slice(0, layers).map((x, l) => tf.add(tf.mul(x, as[l]), bs[l]));
+      },
+    };
   });
+  return tf.tidy(() => (op as (...xs: tf.Tensor[]) => tf.Scalar)(...inputs));
 }
 
 /** Mean softmax cross-entropy of `logits` [B, K] against integer `targets` [B]. */
@@ -54,26 +141,77 @@ export function crossEntropyLoss(logits: tf.Tensor, targets: tf.Tensor): tf.Scal
   });
 }
 
+/**
+ * The four neighbour pairs of an [h, w] image: each difference is the window at `a` minus the
+ * window at `b`, both of size `size` (rows, columns), as [top, left] offsets: horizontal,
+ * vertical, diagonal (x[1:, :-1] - x[:-1, 1:]) and anti-diagonal (x[:-1, :-1] - x[1:, 1:]).
+ */
+function neighbourPairs(h: number, w: number): Array<{ a: [number, number]; b: [number, number]; size: [number, number] }> {
+  return [
+    { a: [0, 0], b: [0, 1], size: [h, w - 1] },
+    { a: [0, 0], b: [1, 0], size: [h - 1, w] },
+    { a: [1, 0], b: [0, 1], size: [h - 1, w - 1] },
+    { a: [0, 0], b: [1, 1], size: [h - 1, w - 1] },
+  ];
+}
+
 /** Neighbour differences of an NHWC batch: horizontal, vertical and both diagonals. */
 export function neighbourDifferences(images: tf.Tensor4D): tf.Tensor[] {
   const [b, h, w, c] = images.shape;
-  const at = (top: number, left: number) => tf.slice(images, [0, top, left, 0], [b, h - 1, w - 1, c]);
-  const horizontal = tf.sub(tf.slice(images, [0, 0, 0, 0], [b, h, w - 1, c]), tf.slice(images, [0, 0, 1, 0], [b, h, w - 1, c]));
-  const vertical = tf.sub(tf.slice(images, [0, 0, 0, 0], [b, h - 1, w, c]), tf.slice(images, [0, 1, 0, 0], [b, h - 1, w, c]));
-  const diagonal = tf.sub(at(1, 0), at(0, 1));
-  const antiDiagonal = tf.sub(at(0, 0), at(1, 1));
-  return [horizontal, vertical, diagonal, antiDiagonal];
+  const window = (at: [number, number], size: [number, number]) => tf.slice(images, [0, at[0], at[1], 0], [b, size[0], size[1], c]);
+  return neighbourPairs(h, w).map((pair) => tf.sub(window(pair.a, pair.size), window(pair.b, pair.size)));
 }
 
 /** Total-variation prior: `l2` sums the four difference tensors' norms; `l1` their mean absolute values. */
 export type TotalVariationForm = 'l1' | 'l2';
 
 export function totalVariationLoss(images: tf.Tensor4D, form: TotalVariationForm = 'l2'): tf.Scalar {
+  const [, h, w] = images.shape;
+  if (form === 'l2' && h > 1 && w > 1) return totalVariationL2(images);
   return tf.tidy(() => {
     const differences = neighbourDifferences(images);
     const terms = differences.map((d) => (form === 'l2' ? euclideanNorm(d) : tf.mean(tf.abs(d))));
     return tf.addN(terms) as tf.Scalar;
   });
+}
+
+/**
+ * TV (l2) as one op with a closed-form gradient: per difference d = A - B with weight
+ * c = 1 / ||d||, the gradient is c d placed at A's window minus c d at B's (two pads), summed.
+ * About forty kernels where differentiating the composition takes over a hundred.
+ */
+function totalVariationL2(images: tf.Tensor4D): tf.Scalar {
+  const [b, h, w, c] = images.shape;
+  const pairs = neighbourPairs(h, w);
+  const padding = (at: [number, number], size: [number, number]): Array<[number, number]> => [
+    [0, 0],
+    [at[0], h - at[0] - size[0]],
+    [at[1], w - at[1] - size[1]],
+    [0, 0],
+  ];
+  const op = tf.customGrad((...args: Array<tf.Tensor | tf.GradSaveFunc>) => {
+    const [x, save] = args as [tf.Tensor4D, tf.GradSaveFunc];
+    const window = (at: [number, number], size: [number, number]) => tf.slice(x, [0, at[0], at[1], 0], [b, size[0], size[1], c]);
+    const windows = pairs.map((pair) => [window(pair.a, pair.size), window(pair.b, pair.size)]);
+    const squaredSums = tf.stack(windows.map(([a, bw]) => tf.sum(tf.squaredDifference(a, bw))));
+    const norms = tf.sqrt(tf.maximum(squaredSums, NORM_FLOOR));
+    save([...windows.flat(), squaredSums, norms]);
+    return {
+      value: tf.sum(norms) as tf.Scalar,
+      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
+        const weights = tf.unstack(flooredNormGradient(dy, saved[8], saved[9]));
+        const plus: tf.Tensor[] = [];
+        const minus: tf.Tensor[] = [];
+        pairs.forEach((pair, k) => {
+          const scaled = tf.mul(tf.sub(saved[2 * k], saved[2 * k + 1]), weights[k]);
+          plus.push(tf.pad(scaled, padding(pair.a, pair.size)));
+          minus.push(tf.pad(scaled, padding(pair.b, pair.size)));
+        });
+        return tf.sub(tf.addN(plus), tf.addN(minus));
+      },
+    };
+  });
+  return tf.tidy(() => (op as (x: tf.Tensor4D) => tf.Scalar)(images));
 }
 
 /**
