@@ -62,27 +62,31 @@ export function conv2dForwardGradients(x: tf.Tensor4D, kernel: tf.Tensor4D): tf.
 
 /**
  * BatchNorm over N,H,W with the batch's own mean and biased variance (training mode), as one
- * custom-gradient op: the closed-form backward
- * dx = gamma * rstd / n * (n * dy - sum(dy) - xhat * sum(dy * xhat))
- * is a few elementwise ops, where the chain through tf.moments and tf.batchNorm's stock gradient
- * costs several full-size tiles and reductions.
+ * custom-gradient op. Forward: mean, squared difference, mean, then the backend's fused
+ * inference kernel with those statistics (one full-size write where a hand-written normalization
+ * takes four). Backward, with xhat = (x - mean) * rstd recomputed by the same fused kernel:
+ * dx = gamma * rstd / n * (n * dy - sum(dy) - xhat * sum(dy * xhat)), as three per-channel
+ * affine terms; where the chain through tf.moments and tf.batchNorm's stock gradient costs
+ * several full-size tiles and reductions.
  */
 export function batchNormBatchStats(x: tf.Tensor4D, gamma: tf.Tensor, beta: tf.Tensor, epsilon: number): tf.Tensor4D {
   const n = x.size / x.shape[3];
   const op = tf.customGrad((...args: Array<tf.Tensor | tf.GradSaveFunc>) => {
-    const [input, scale, offset, save] = args as [tf.Tensor4D, tf.Tensor, tf.Tensor, tf.GradSaveFunc];
-    const { mean, variance } = tf.moments(input, [0, 1, 2]);
-    const rstd = tf.rsqrt(tf.add(variance, epsilon));
-    const xhat = tf.mul(tf.sub(input, mean), rstd);
-    save([xhat, rstd, scale]);
+    const [input, scale, offset, save] = args as [tf.Tensor4D, tf.Tensor1D, tf.Tensor1D, tf.GradSaveFunc];
+    const mean = tf.mean(input, [0, 1, 2]);
+    const variance = tf.mean(tf.squaredDifference(input, mean), [0, 1, 2]);
+    save([input, mean, variance, scale]);
     return {
-      value: tf.add(tf.mul(xhat, scale), offset),
+      value: tf.batchNorm(input, mean, variance, offset, scale, epsilon),
       gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
-        const [xh, rs, g] = saved;
+        const [xs, m, v, g] = saved;
+        const xhat = tf.batchNorm(xs, m, v, undefined, undefined, epsilon);
         const dBeta = tf.sum(dy, [0, 1, 2]);
-        const dGamma = tf.sum(tf.mul(dy, xh), [0, 1, 2]);
-        const centred = tf.sub(tf.sub(tf.mul(dy, n), dBeta), tf.mul(xh, dGamma));
-        const dx = tf.mul(tf.div(tf.mul(g, rs), n), centred);
+        const dGamma = tf.sum(tf.mul(dy, xhat), [0, 1, 2]);
+        const k = tf.mul(g, tf.rsqrt(tf.add(v, epsilon)));
+        // dx = k dy - (k dGamma / n) xhat - k dBeta / n
+        const fromXhat = tf.mul(xhat, tf.div(tf.mul(k, dGamma), n));
+        const dx = tf.sub(tf.sub(tf.mul(dy, k), fromXhat), tf.div(tf.mul(k, dBeta), n));
         return [dx, dGamma, dBeta];
       },
     };
@@ -93,9 +97,10 @@ export function batchNormBatchStats(x: tf.Tensor4D, gamma: tf.Tensor, beta: tf.T
 /**
  * Nearest-neighbour upsampling by integer factors, equal to PyTorch's
  * F.interpolate(mode='nearest') for integer scales: output pixel i reads input floor(i / f).
- * Repeats by broadcasting (exact for any factor, on any backend); the gradient sums each f x f
- * block. tf.image.resizeNearestNeighbor is not used: its cpu gradient kernel reads dy at the
- * wrong offset for every image after the first (tfjs 4.22).
+ * Repeats with a tile (exact for any factor, on any backend); the gradient sums each f x f
+ * block, as an average pool times f^2: a reshape-and-sum over the two block axes is ten times
+ * slower on tfjs-node. tf.image.resizeNearestNeighbor is not used: its cpu gradient kernel reads
+ * dy at the wrong offset for every image after the first (tfjs 4.22).
  */
 export function upsampleNearest(x: tf.Tensor4D, factorH: number, factorW: number): tf.Tensor4D {
   if (!Number.isInteger(factorH) || !Number.isInteger(factorW) || factorH < 1 || factorW < 1) {
@@ -105,10 +110,11 @@ export function upsampleNearest(x: tf.Tensor4D, factorH: number, factorW: number
   const [b, h, w, c] = x.shape;
   const op = tf.customGrad((...args: Array<tf.Tensor | tf.GradSaveFunc>) => {
     const input = args[0] as tf.Tensor4D;
-    const repeated = tf.mul(tf.reshape(input, [b, h, 1, w, 1, c]), tf.ones([1, 1, factorH, 1, factorW, 1]));
+    const repeated = tf.tile(tf.reshape(input, [b, h, 1, w, 1, c]), [1, 1, factorH, 1, factorW, 1]);
     return {
       value: tf.reshape(repeated, [b, h * factorH, w * factorW, c]),
-      gradFunc: (dy: tf.Tensor) => tf.reshape(tf.sum(tf.reshape(dy, [b, h, factorH, w, factorW, c]), [2, 4]), [b, h, w, c]),
+      gradFunc: (dy: tf.Tensor) =>
+        tf.mul(tf.avgPool(dy as tf.Tensor4D, [factorH, factorW], [factorH, factorW], 'valid'), factorH * factorW),
     };
   });
   return op(x) as tf.Tensor4D;
