@@ -1,0 +1,80 @@
+/**
+ * Picks and starts the tfjs backend for a command: --backend, else NATINV_BACKEND, else tfjs-node
+ * when it loads, else the pure-JavaScript cpu backend.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import { BACKEND_ENV, BACKEND_NAMES, BackendName, useBackend } from '../runtime/backend';
+import { UsageError } from './args';
+import type { OptionSpec } from './args';
+import type { Reporter } from './io';
+
+/** The --backend option every computing command takes. */
+export const BACKEND_OPTION: OptionSpec = {
+  name: 'backend',
+  kind: 'string',
+  value: 'NAME',
+  choices: BACKEND_NAMES,
+  help:
+    'tfjs backend: tensorflow (tfjs-node, fastest; install @tensorflow/tfjs-node), wasm (WebAssembly, ' +
+    'bundled, far faster than cpu) or cpu (pure JavaScript, always available, slow).',
+  default: `$${BACKEND_ENV}, else tensorflow when @tensorflow/tfjs-node loads, else cpu`,
+};
+
+/** How the backend was chosen, for the run's notes. */
+export interface ChosenBackend {
+  readonly name: BackendName;
+  readonly reason: 'option' | 'environment' | 'automatic';
+}
+
+/** Starts a backend with the cpu backend's "install tfjs-node" banner silenced (the CLI gives its own hint). */
+async function start(name: BackendName): Promise<void> {
+  await useBackend(name);
+  const warn = console.warn;
+  console.warn = () => undefined;
+  try {
+    tf.dispose(tf.zeros([1]));
+  } finally {
+    console.warn = warn;
+  }
+}
+
+/**
+ * Starts the backend a command asked for. `light` commands (inspect, convert) default to cpu
+ * instead of trying tfjs-node. An unknown NATINV_BACKEND is a usage error; a
+ * requested backend that cannot start (tfjs-node not installed) is a runtime error with the fix.
+ */
+export async function chooseBackend(
+  requested: string | undefined,
+  env: Readonly<Record<string, string | undefined>>,
+  reporter: Reporter,
+  light = false,
+): Promise<ChosenBackend> {
+  if (requested !== undefined) {
+    await start(requested as BackendName);
+    return { name: requested as BackendName, reason: 'option' };
+  }
+  const fromEnv = env[BACKEND_ENV]?.trim();
+  if (fromEnv !== undefined && fromEnv !== '') {
+    if (!(BACKEND_NAMES as readonly string[]).includes(fromEnv)) {
+      throw new UsageError(`${BACKEND_ENV}=${fromEnv} is not a backend natinv can start; set it to one of ${BACKEND_NAMES.join(', ')} or pass --backend.`);
+    }
+    await start(fromEnv as BackendName);
+    return { name: fromEnv as BackendName, reason: 'environment' };
+  }
+  if (light) {
+    // Commands that compute little are not worth loading TensorFlow for.
+    await start('cpu');
+    return { name: 'cpu', reason: 'automatic' };
+  }
+  try {
+    await start('tensorflow');
+    return { name: 'tensorflow', reason: 'automatic' };
+  } catch {
+    await start('cpu');
+    reporter.note(
+      'backend: cpu (pure JavaScript; @tensorflow/tfjs-node is not installed). It is slow: --backend wasm is ' +
+        'many times faster, and installing @tensorflow/tfjs-node faster still.',
+    );
+    return { name: 'cpu', reason: 'automatic' };
+  }
+}

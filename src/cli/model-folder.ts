@@ -1,0 +1,142 @@
+/**
+ * tfjs LayersModel folders (`model.json` + `weights.bin`, the format of `model.save('file://…')`)
+ * read and written with plain Node file calls, so they work on the cpu and wasm backends too
+ * (tfjs's `file://` handlers come only with tfjs-node). natinv keeps what a teacher needs besides
+ * its weights (normalization, feature taps, class names) in model.json's `userDefinedMetadata`.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import * as tfl from '@tensorflow/tfjs-layers';
+import { promises as fs } from 'fs';
+import * as path from 'path';
+import { writeFileAtomic } from '../io/files';
+import type { InputNormalization } from '../models/teacher';
+
+/** File names inside a model folder (the ones tfjs-node writes). */
+export const MODEL_JSON = 'model.json';
+export const WEIGHTS_BIN = 'weights.bin';
+
+/** What natinv stores about a teacher in model.json (`userDefinedMetadata.natinv`). */
+export interface TeacherMetadata {
+  /** Identifier of the teacher, e.g. `cifar10_resnet20`. */
+  readonly name: string;
+  /** Zoo architecture the model was built from, when it was. */
+  readonly arch?: string;
+  readonly normalization: InputNormalization;
+  /** Layer names feeding a Feature Transfer Pyramid, deepest first. */
+  readonly featureTaps: readonly string[];
+  /** Class name per output index, when known. */
+  readonly classNames?: readonly string[];
+}
+
+/** A model folder read back. */
+export interface LoadedModelFolder {
+  readonly model: tfl.LayersModel;
+  /** natinv's metadata, when the folder was written by natinv. */
+  readonly metadata?: TeacherMetadata;
+  /** The model.json file read. */
+  readonly file: string;
+}
+
+/** `dir/model.json` for a folder, the path itself for a .json file. */
+export function modelJsonPath(location: string): string {
+  return location.toLowerCase().endsWith('.json') ? location : path.join(location, MODEL_JSON);
+}
+
+function joinWeights(data: tf.io.WeightData): ArrayBuffer {
+  return tf.io.CompositeArrayBuffer.join(data);
+}
+
+/**
+ * Saves `model` as `<folder>/model.json` + `<folder>/weights.bin`, byte-compatible with tfjs-node's
+ * `model.save('file://<folder>')` and loadable with `tf.loadLayersModel`. Each file is written
+ * atomically; the folder is created if needed.
+ */
+export async function saveModelFolder(model: tfl.LayersModel, folder: string, metadata?: TeacherMetadata): Promise<{ modelJson: string; weights: string }> {
+  const modelJson = path.join(folder, MODEL_JSON);
+  const weights = path.join(folder, WEIGHTS_BIN);
+  await model.save(
+    tf.io.withSaveHandler(async (artifacts) => {
+      const weightData = artifacts.weightData === undefined ? new ArrayBuffer(0) : joinWeights(artifacts.weightData);
+      const json = {
+        modelTopology: artifacts.modelTopology,
+        format: artifacts.format ?? 'layers-model',
+        generatedBy: artifacts.generatedBy,
+        convertedBy: 'natinv',
+        weightsManifest: [{ paths: [WEIGHTS_BIN], weights: artifacts.weightSpecs ?? [] }],
+        ...(metadata === undefined ? {} : { userDefinedMetadata: { natinv: metadata } }),
+      };
+      await writeFileAtomic(weights, new Uint8Array(weightData));
+      await writeFileAtomic(modelJson, new TextEncoder().encode(JSON.stringify(json)));
+      return { modelArtifactsInfo: tf.io.getModelArtifactsInfoForJSON(artifacts) };
+    }),
+  );
+  return { modelJson, weights };
+}
+
+async function readFileOr(file: string, what: string): Promise<Buffer> {
+  try {
+    return await fs.readFile(file);
+  } catch (cause) {
+    throw new Error(`cannot read ${what} ${file}: ${(cause as Error).message}`);
+  }
+}
+
+function parseMetadata(value: unknown, file: string): TeacherMetadata | undefined {
+  const natinv = (value as { natinv?: unknown } | undefined)?.natinv;
+  if (natinv === undefined) return undefined;
+  const m = natinv as Partial<TeacherMetadata>;
+  const numbers = (v: unknown): v is number[] => Array.isArray(v) && v.every((x) => typeof x === 'number' && Number.isFinite(x));
+  const strings = (v: unknown): v is string[] => Array.isArray(v) && v.every((x) => typeof x === 'string');
+  if (
+    typeof m.name !== 'string' ||
+    !numbers(m.normalization?.mean) ||
+    !numbers(m.normalization?.std) ||
+    !strings(m.featureTaps) ||
+    (m.classNames !== undefined && !strings(m.classNames)) ||
+    (m.arch !== undefined && typeof m.arch !== 'string')
+  ) {
+    throw new Error(
+      `${file}: userDefinedMetadata.natinv is malformed (it needs name, normalization {mean, std}, featureTaps); ` +
+        'fix it or delete the key and pass --mean/--std/--taps instead.',
+    );
+  }
+  return m as TeacherMetadata;
+}
+
+/**
+ * Loads a tfjs LayersModel from a folder holding model.json (or from the model.json path) and the
+ * weight files its manifest lists. Errors name the file that is missing or malformed.
+ */
+export async function loadModelFolder(location: string): Promise<LoadedModelFolder> {
+  const file = modelJsonPath(location);
+  const dir = path.dirname(file);
+  let json: tf.io.ModelJSON;
+  try {
+    json = JSON.parse((await readFileOr(file, 'model file')).toString('utf8')) as tf.io.ModelJSON;
+  } catch (cause) {
+    if ((cause as Error).message.startsWith('cannot read')) throw cause;
+    throw new Error(`${file} is not valid JSON (${(cause as Error).message}); it is not a tfjs model.json.`);
+  }
+  if (typeof json !== 'object' || json === null || json.modelTopology == null || !Array.isArray(json.weightsManifest)) {
+    throw new Error(`${file} has no modelTopology and weightsManifest; it is not a tfjs LayersModel model.json.`);
+  }
+  const artifacts = await tf.io.getModelArtifactsForJSON(json, async (manifest) => {
+    const specs: tf.io.WeightsManifestEntry[] = [];
+    const buffers: ArrayBuffer[] = [];
+    for (const group of manifest) {
+      specs.push(...group.weights);
+      for (const name of group.paths) {
+        const bytes = await readFileOr(path.join(dir, name), 'weights file');
+        buffers.push(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength) as ArrayBuffer);
+      }
+    }
+    return [specs, joinWeights(buffers)];
+  });
+  let model: tfl.LayersModel;
+  try {
+    model = await tfl.loadLayersModel(tf.io.fromMemory(artifacts));
+  } catch (cause) {
+    throw new Error(`cannot build the model in ${file}: ${(cause as Error).message}`);
+  }
+  return { model, metadata: parseMetadata(json.userDefinedMetadata, file), file };
+}
