@@ -120,7 +120,8 @@ export function requireFile(file: string, what: string, command: string): void {
   if (!exists(file)) throw new UsageError(`${command}: ${what} ${file} does not exist.`);
 }
 
-function applyNormalizationFlags(options: Options, base: InputNormalization | undefined, channels: number, command: string): InputNormalization | undefined {
+/** The teacher's normalization with --mean/--std applied; each must give one value per input channel. */
+function applyNormalizationFlags(options: Options, base: InputNormalization, channels: number, command: string): InputNormalization {
   const mean = options.numbers('mean');
   const std = options.numbers('std');
   for (const [name, values] of [['mean', mean], ['std', std]] as const) {
@@ -129,11 +130,7 @@ function applyNormalizationFlags(options: Options, base: InputNormalization | un
     }
   }
   if (std !== undefined && std.some((s) => s <= 0)) throw new UsageError(`${command}: every --std value must be positive, got ${std.join(',')}.`);
-  if (mean === undefined && std === undefined) return base;
-  return {
-    mean: mean ?? base?.mean ?? new Array<number>(channels).fill(0),
-    std: std ?? base?.std ?? new Array<number>(channels).fill(1),
-  };
+  return { mean: mean ?? base.mean, std: std ?? base.std };
 }
 
 function checkTaps(model: tfl.LayersModel, taps: readonly string[], command: string): void {
@@ -151,13 +148,13 @@ function checkTaps(model: tfl.LayersModel, taps: readonly string[], command: str
 function withOverrides(resolved: ResolvedTeacher, options: Options, command: string): ResolvedTeacher {
   const { teacher } = resolved;
   const channels = teacher.inputShape[2];
-  const normalization = applyNormalizationFlags(options, teacher.normalization, channels, command) ?? teacher.normalization;
+  const normalization = applyNormalizationFlags(options, teacher.normalization, channels, command);
   const taps = options.names('taps');
   if (taps !== undefined) checkTaps(teacher.model, taps, command);
   return { ...resolved, teacher: { ...teacher, normalization, featureTaps: taps ?? teacher.featureTaps } };
 }
 
-async function fromSafetensors(arch: ZooArchitecture, weights: string, options: Options, command: string): Promise<ResolvedTeacher> {
+async function fromSafetensors(arch: ZooArchitecture, weights: string, options: Options): Promise<ResolvedTeacher> {
   const teacher = await loadTeacher({ arch, weights, numClasses: options.number('classes') });
   return { teacher, description: `${arch} with weights ${weights}`, arch, classNames: cifarClassNames(teacher.numClasses), pretrained: true };
 }
@@ -234,7 +231,7 @@ export async function resolveTeacher(options: Options, how: ResolveTeacherOption
   if (weights !== undefined) {
     if (arch === undefined) throw new UsageError(`${command}: --weights needs --arch (which zoo architecture the weights are for: ${ZOO_ARCHITECTURES.join(', ')}).`);
     requireFile(resolvePath(weights), '--weights', command);
-    return withOverrides(await fromSafetensors(arch, resolvePath(weights), options, command), options, command);
+    return withOverrides(await fromSafetensors(arch, resolvePath(weights), options), options, command);
   }
   if (given === undefined && arch !== undefined) {
     if (how.allowUntrained !== true) {
@@ -267,7 +264,7 @@ export async function resolveTeacher(options: Options, how: ResolveTeacherOption
     if (arch === undefined) {
       throw new UsageError(`${command}: ${spec} holds PyTorch weights; say which architecture with --arch (${ZOO_ARCHITECTURES.join(', ')}).`);
     }
-    return withOverrides(await fromSafetensors(arch, file, options, command), options, command);
+    return withOverrides(await fromSafetensors(arch, file, options), options, command);
   }
   if (!exists(file)) {
     const hint = spec.includes('/') || spec.includes('.') ? '' : `${suggestion(spec, BUNDLED_NAMES)}; bundled teachers: ${BUNDLED_NAMES.join(', ')}`;

@@ -1,0 +1,32 @@
+#!/usr/bin/env node
+/**
+ * Entry point of the `natinv` executable (dist/cli.js): wires the process's streams, environment
+ * and Ctrl-C to `run` and exits with its code.
+ */
+import { EXIT, run } from './run';
+
+// TensorFlow's C++ start-up chatter would bury the first progress lines; the user can still ask for it.
+process.env.TF_CPP_MIN_LOG_LEVEL ??= '2';
+
+const controller = new AbortController();
+process.on('SIGINT', () => {
+  if (controller.signal.aborted) process.exit(EXIT.interrupted); // a second Ctrl-C stops at once
+  process.stderr.write('\nstopping after the current step (Ctrl-C again to quit now)...\n');
+  controller.abort();
+});
+
+run(process.argv.slice(2), {
+  stdout: process.stdout,
+  stderr: process.stderr,
+  env: process.env,
+  cwd: process.cwd(),
+  signal: controller.signal,
+}).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (error: unknown) => {
+    process.stderr.write(`natinv: unexpected failure: ${error instanceof Error ? error.stack ?? error.message : String(error)}\n`);
+    process.exitCode = EXIT.failure;
+  },
+);
