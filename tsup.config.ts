@@ -1,13 +1,28 @@
 import { defineConfig } from 'tsup';
 
-export default defineConfig({
-  entry: { index: 'src/index.ts' },
-  format: ['cjs', 'esm'],
-  dts: true,
-  sourcemap: true,
-  clean: true,
-  shims: true,
-  target: 'es2020',
-  // tfjs must stay a single instance shared with the caller.
-  external: [/^@tensorflow\//],
-});
+// tfjs must stay a single instance shared with the caller.
+const external = [/^@tensorflow\//];
+
+export default defineConfig([
+  {
+    entry: { index: 'src/index.ts' },
+    format: ['cjs', 'esm'],
+    dts: true,
+    sourcemap: true,
+    // The CLI build below writes into the same folder at the same time: leave its files alone.
+    clean: ['!cli.js', '!cli.js.map'],
+    shims: true,
+    target: 'es2020',
+    external,
+  },
+  {
+    // The `natinv` executable: one CommonJS file, started by node through its shebang.
+    entry: { cli: 'src/cli/main.ts' },
+    format: ['cjs'],
+    sourcemap: true,
+    clean: false,
+    target: 'es2020',
+    platform: 'node',
+    external,
+  },
+]);
