@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { BatchNormTap } from '../taps';
+import { scaleShift } from '../taps/layer-ops';
 
 /**
  * The loss functions behind the built-in objectives, as plain differentiable functions.
@@ -83,8 +84,8 @@ function statisticsLayout(inputs: readonly tf.Tensor[]): StatisticsLayout {
  * R_BN: the sum of the layer losses, the first one multiplied by `firstLayerMultiplier`.
  *
  * One op over every tapped layer with a closed-form input gradient, so that the per-layer work
- * is three kernels forward (mean, squared difference, mean) and two backward, and the rest runs
- * once on vectors of all channels. With n values per channel, dv = var - movingVariance and
+ * is three kernels forward (mean, squared difference, mean) and one backward (a per-channel
+ * scale and shift of x), and the rest runs once on vectors of all channels. With n values per channel, dv = var - movingVariance and
  * dm = mean - movingMean, a layer's gradient is x * a + (dm / (n |dm|) - mean * a),
  * a = 2 dv / (n |dv|) (times the layer's weight). The moving statistics get no gradient.
  */
@@ -124,7 +125,7 @@ export function batchNormStatisticsLoss(taps: readonly BatchNormTap[], firstLaye
         const b = tf.sub(fromMean, tf.mul(tf.slice(stats, total, total), a));
         const as = tf.split(a, layout.channels);
         const bs = tf.split(b, layout.channels);
-        return saved.slice(0, layers).map((x, l) => tf.add(tf.mul(x, as[l]), bs[l]));
+        return saved.slice(0, layers).map((x, l) => scaleShift(x, as[l], bs[l]));
       },
     };
   });

@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
+import { scaleShift } from '../taps/layer-ops';
 
 /**
  * Functional building blocks with PyTorch semantics, shared by the generator and the FTP.
@@ -65,9 +66,9 @@ export function conv2dForwardGradients(x: tf.Tensor4D, kernel: tf.Tensor4D): tf.
  * custom-gradient op. Forward: mean, squared difference, mean, then the backend's fused
  * inference kernel with those statistics (one full-size write where a hand-written normalization
  * takes four). Backward, with xhat = (x - mean) * rstd recomputed by the same fused kernel:
- * dx = gamma * rstd / n * (n * dy - sum(dy) - xhat * sum(dy * xhat)), as three per-channel
- * affine terms; where the chain through tf.moments and tf.batchNorm's stock gradient costs
- * several full-size tiles and reductions.
+ * dx = gamma * rstd / n * (n * dy - sum(dy) - xhat * sum(dy * xhat)), as a per-channel scale
+ * of dy minus a fused-kernel affine of x; where the chain through tf.moments and tf.batchNorm's
+ * stock gradient costs several full-size tiles and reductions.
  */
 export function batchNormBatchStats(x: tf.Tensor4D, gamma: tf.Tensor, beta: tf.Tensor, epsilon: number): tf.Tensor4D {
   const n = x.size / x.shape[3];
@@ -84,10 +85,9 @@ export function batchNormBatchStats(x: tf.Tensor4D, gamma: tf.Tensor, beta: tf.T
         const dBeta = tf.sum(dy, [0, 1, 2]);
         const dGamma = tf.sum(tf.mul(dy, xhat), [0, 1, 2]);
         const k = tf.mul(g, tf.rsqrt(tf.add(v, epsilon)));
-        // dx = k dy - (k dGamma / n) xhat - k dBeta / n
-        const fromXhat = tf.mul(xhat, tf.div(tf.mul(k, dGamma), n));
-        const dx = tf.sub(tf.sub(tf.mul(dy, k), fromXhat), tf.div(tf.mul(k, dBeta), n));
-        return [dx, dGamma, dBeta];
+        // dx = k dy - ((k dGamma / n) xhat + k dBeta / n); the bracket is the fused kernel on x.
+        const correction = tf.batchNorm(xs, m, v, tf.div(tf.mul(k, dBeta), n), tf.div(tf.mul(k, dGamma), n), epsilon);
+        return [tf.sub(scaleShift(dy, k), correction), dGamma, dBeta];
       },
     };
   });

@@ -50,6 +50,26 @@ type ActivationLayer = tfl.layers.Layer & { activation: ActivationLike };
 
 type PoolingLayer = tfl.layers.Layer & { dataFormat: string };
 
+/** Epsilon of {@link scaleShift}: a power of two, so 1 - epsilon is exact and sums back to exactly 1. */
+const AFFINE_EPSILON = 2 ** -10;
+
+/**
+ * x * scale + shift per channel (the last axis), computed by the backend's fused inference
+ * BatchNorm kernel with mean 0 and variance 1 - epsilon, so that its rsqrt(variance + epsilon)
+ * is 1: one pass where a broadcast multiply and add take two, and tfjs-node's broadcast
+ * arithmetic runs at half the speed of its elementwise arithmetic on narrow maps (measured on
+ * 4M values with 16 channels: 1.7 ms here, 10.5 ms as multiply + add). For gradient functions:
+ * not meant to be differentiated. `shift` defaults to 0.
+ */
+export function scaleShift(x: tf.Tensor, scale: tf.Tensor, shift?: tf.Tensor): tf.Tensor {
+  const channels = x.shape[x.rank - 1];
+  return tf.tidy(() => {
+    const zeros = tf.zeros([channels]);
+    const variance = tf.tensor1d(new Float32Array(channels).fill(1 - AFFINE_EPSILON));
+    return tf.batchNorm(x, zeros, variance, shift ?? zeros, scale, AFFINE_EPSILON);
+  });
+}
+
 /** The moving statistics a BatchNormalization layer normalizes with (owned by the layer). */
 export function movingStatistics(layer: tfl.layers.Layer): { mean: tf.Tensor1D; variance: tf.Tensor1D } {
   const bn = layer as BatchNormLayer;
@@ -57,20 +77,65 @@ export function movingStatistics(layer: tfl.layers.Layer): { mean: tf.Tensor1D; 
 }
 
 /**
- * max(x, 0) with the gradient dy * sign(y): sign of the output is exactly the 0/1 mask tfjs'
- * own gradient builds with Step, which tfjs-node runs as six kernels (isNaN, greater, ones, fill
- * and two selects).
+ * max(x, 0) with the gradient dy * [y > 0]: on tfjs-node one native ReluGrad kernel (see
+ * {@link reluMask}); elsewhere dy * sign(y), sign of the output being exactly that 0/1 mask.
+ * tfjs' own gradient builds the mask with Step, which tfjs-node runs as six kernels (isNaN,
+ * greater, ones, fill and two selects).
  */
 const reluWithMaskGradient = tf.customGrad((...args: Array<tf.Tensor | tf.GradSaveFunc>) => {
   const [x, save] = args as [tf.Tensor, tf.GradSaveFunc];
   const y = tf.relu(x);
   save([y]);
-  return { value: y, gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => tf.mul(dy, tf.sign(saved[0])) };
+  return { value: y, gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => reluMask(dy, saved[0]) };
 }) as (x: tf.Tensor) => tf.Tensor;
 
-/** ReLU as natinv evaluates it (input gradient of one Sign and one Multiply). */
+/** ReLU as natinv evaluates it (input gradient of one or two kernels). */
 export function relu(x: tf.Tensor): tf.Tensor {
   return reluWithMaskGradient(x);
+}
+
+/** Kernel natinv registers for the tensorflow backend: TensorFlow's ReluGrad(dy, y). */
+const NATIVE_RELU_GRAD = 'NatinvReluGrad';
+
+/** What natinv uses of tfjs-node's backend to run a TensorFlow op by name. */
+interface NativeBackend {
+  executeSingleOutput(name: string, attrs: unknown[], inputs: tf.TensorInfo[]): tf.TensorInfo;
+  binding: { TF_ATTR_TYPE: number; TF_FLOAT: number };
+}
+
+function isNativeBackend(backend: unknown): backend is NativeBackend {
+  const b = backend as Partial<NativeBackend> | null;
+  return typeof b?.executeSingleOutput === 'function' && b.binding?.TF_ATTR_TYPE != null && b.binding?.TF_FLOAT != null;
+}
+
+let nativeReluGrad: boolean | undefined;
+
+/** Registers NatinvReluGrad once, when the active backend can run TensorFlow ops by name. */
+function nativeReluGradAvailable(): boolean {
+  if (tf.getBackend() !== 'tensorflow') return false;
+  if (nativeReluGrad == null) {
+    nativeReluGrad = isNativeBackend(tf.backend());
+    if (nativeReluGrad && tf.getKernel(NATIVE_RELU_GRAD, 'tensorflow') == null) {
+      tf.registerKernel({
+        kernelName: NATIVE_RELU_GRAD,
+        backendName: 'tensorflow',
+        kernelFunc: ({ inputs, backend }) => {
+          const native = backend as unknown as NativeBackend;
+          const type = { name: 'T', type: native.binding.TF_ATTR_TYPE, value: native.binding.TF_FLOAT };
+          return native.executeSingleOutput('ReluGrad', [type], [inputs.dy as tf.TensorInfo, inputs.y as tf.TensorInfo]);
+        },
+      });
+    }
+  }
+  return nativeReluGrad;
+}
+
+/** dy where y > 0, else 0 (float32). */
+function reluMask(dy: tf.Tensor, y: tf.Tensor): tf.Tensor {
+  if (dy.dtype === 'float32' && y.dtype === 'float32' && nativeReluGradAvailable()) {
+    return tf.engine().runKernel(NATIVE_RELU_GRAD, { dy, y }) as tf.Tensor;
+  }
+  return tf.mul(dy, tf.sign(y));
 }
 
 function activate(layer: { activation?: ActivationLike }, y: tf.Tensor): tf.Tensor {
@@ -181,7 +246,7 @@ function dense(layer: DenseLayer, x: tf.Tensor): tf.Tensor | undefined {
 
 /**
  * Inference-mode BatchNorm: the backend's fused kernel forward; the input gradient is
- * dy * gamma / sqrt(movingVariance + epsilon), one broadcast multiply. (tfjs' stock gradient
+ * dy * gamma / sqrt(movingVariance + epsilon), one per-channel scale. (tfjs' stock gradient
  * first materializes x - mean, dy * gamma and a full-size tile of the scale, whatever is asked.)
  */
 function batchNorm(layer: BatchNormLayer, x: tf.Tensor): tf.Tensor | undefined {
@@ -196,7 +261,7 @@ function batchNorm(layer: BatchNormLayer, x: tf.Tensor): tf.Tensor | undefined {
       value: tf.batchNorm(input, mean, variance, beta, gamma, layer.epsilon),
       gradFunc: (dy: tf.Tensor) => {
         const inverseStd = tf.rsqrt(tf.add(variance, layer.epsilon));
-        return tf.mul(dy, gamma == null ? inverseStd : tf.mul(inverseStd, gamma));
+        return scaleShift(dy, gamma == null ? inverseStd : tf.mul(inverseStd, gamma));
       },
     };
   });
