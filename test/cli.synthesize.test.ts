@@ -1,0 +1,217 @@
+/**
+ * `natinv synthesize` and `natinv merge` end to end on the cpu backend with tiny settings:
+ * files written, Ctrl-C keeping finished batches, resuming, skipping, --json, refusing another
+ * run's folder, sharding and merging.
+ */
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
+import { readBatch, readManifest } from '../src/dataset';
+import { batchFilePath, batchGridPath, batchImagesPath } from '../src/dataset/format';
+import { CIFAR10_CLASSES } from '../src/io/cifar';
+import { decodePng } from '../src/io/png';
+import { EXIT } from '../src/cli/io';
+import { run } from '../src/cli/run';
+import { QUICK_DEFAULTS } from '../src/cli/commands/synthesize';
+import type { BackendName } from '../src/runtime/backend';
+
+// The suite's backend (cpu unless NATINV_BACKEND says otherwise), used by every command here.
+const BACKEND = process.env.NATINV_BACKEND ?? 'cpu';
+
+interface Captured {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+interface CliOptions {
+  env?: Record<string, string | undefined>;
+  cwd?: string;
+  signal?: AbortSignal;
+  onStderr?: (text: string) => void;
+}
+
+/** Runs the CLI in-process on the cpu backend with captured output. */
+async function cli(argv: string[], options: CliOptions = {}): Promise<Captured> {
+  let stdout = '';
+  let stderr = '';
+  const code = await run(argv, {
+    stdout: { write: (t: string) => (stdout += t) },
+    stderr: {
+      write: (t: string) => {
+        stderr += t;
+        options.onStderr?.(t);
+      },
+    },
+    env: options.env ?? { NATINV_BACKEND: BACKEND },
+    cwd: options.cwd ?? tmp,
+    signal: options.signal,
+  });
+  return { code, stdout, stderr };
+}
+
+let tmp: string;
+beforeAll(() => {
+  tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'natinv-cli-synth-'));
+});
+afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
+
+describe('a DeepInversion run: stop, resume, skip, refuse', () => {
+  const argv = ['synthesize', '--method', 'di', '--batches', '2', '--batch-size', '3', '--steps', '2', '--out', 'di'];
+  const folder = () => path.join(tmp, 'di');
+
+  it('Ctrl-C after the first batch keeps it, writes its PNGs, grid and manifest, and exits 130', async () => {
+    const controller = new AbortController();
+    const { code, stderr } = await cli(argv, {
+      signal: controller.signal,
+      onStderr: (text) => {
+        if (text.includes('batch 1/2 done')) controller.abort();
+      },
+    });
+    expect(stderr).toContain('DeepInversion on bundled cifar10-resnet20');
+    expect(stderr).toMatch(/^batch 1\/2 step 1\/2 {2}loss \S+ {2}ce \S+ bn \S+ tv \S+ {2}\S+ img\/s {2}ETA \S+$/m);
+    expect(stderr).toMatch(/^estimated time: [\dms]+ for 2 batches of 3 images x 2 steps \(\d+\.\d\d s\/step, measured\)$/m);
+    expect(stderr).toMatch(/^batch 1\/2 step 2\/2 .* img\/s {2}ETA \S+$/m);
+    expect(stderr).toContain('stopped: 1 batch written this time; rerun the same command to continue.');
+    expect(code).toBe(EXIT.interrupted);
+
+    const manifest = await readManifest(folder());
+    expect(manifest.finished).toEqual([0]);
+    expect(manifest.configuration).toMatchObject({ method: 'deepInversion', batchSize: 3, steps: 2, seed: 0 });
+    expect(fs.existsSync(batchFilePath(folder(), 1))).toBe(false);
+    const pngs = fs.readdirSync(batchImagesPath(folder(), 0)).sort();
+    expect(pngs).toHaveLength(3);
+    expect(pngs[0]).toMatch(/^0000-[a-z]+\.png$/);
+    const grid = decodePng(new Uint8Array(fs.readFileSync(batchGridPath(folder(), 0))));
+    expect(grid.width).toBeGreaterThan(64);
+  });
+
+  it('the same command resumes with batch 1 only; --json prints parseable events', async () => {
+    const before = fs.readFileSync(batchFilePath(folder(), 0));
+    const { code, stdout, stderr } = await cli([...argv, '--json']);
+    expect(code).toBe(EXIT.ok);
+    expect(stderr).toContain('resuming: 1 of 2 batches already in');
+    const events = stdout.trim().split('\n').map((line) => JSON.parse(line) as Record<string, unknown>);
+    const kinds = events.map((e) => e.event);
+    expect(kinds[0]).toBe('start');
+    expect(kinds).toEqual(expect.arrayContaining(['step', 'estimate', 'batch', 'done']));
+    expect(kinds[kinds.length - 1]).toBe('done');
+    expect(events.find((e) => e.event === 'start')).toMatchObject({ backend: BACKEND, batches: 2, batchSize: 3, steps: 2, shard: { index: 0, count: 1 } });
+    const step = events.find((e) => e.event === 'step') as { terms: Record<string, number>; batch: number };
+    expect(Object.keys(step.terms)).toEqual(['ce', 'bn', 'tv']);
+    expect(step.batch).toBe(1);
+    expect(events.filter((e) => e.event === 'batch').map((e) => e.index)).toEqual([1]);
+    expect(events[events.length - 1]).toMatchObject({ written: [1], skipped: [0], aborted: false });
+    expect(fs.readFileSync(batchFilePath(folder(), 0)).equals(before)).toBe(true);
+    expect((await readBatch(batchFilePath(folder(), 1))).shape).toEqual([3, 32, 32, 3]);
+  });
+
+  it('a third run finds everything finished and leaves the files alone', async () => {
+    const bytes = [0, 1].map((i) => fs.readFileSync(batchFilePath(folder(), i)));
+    const { code, stderr, stdout } = await cli(argv);
+    expect(code).toBe(EXIT.ok);
+    expect(stderr).toContain('nothing to do: every batch of this run is already in');
+    expect(stderr).not.toContain('step 1/2');
+    expect(stdout).toContain(`manifest: ${path.join(folder(), 'manifest.json')}`);
+    [0, 1].forEach((i) => expect(fs.readFileSync(batchFilePath(folder(), i)).equals(bytes[i])).toBe(true));
+  });
+
+  it('another configuration in the same folder is refused (exit 1), naming the difference and --overwrite', async () => {
+    const { code, stderr } = await cli([...argv, '--seed', '1']);
+    expect(code).toBe(EXIT.failure);
+    expect(stderr).toContain('already holds a dataset made with a different configuration');
+    expect(stderr).toContain('seed: 0 in the folder, 1 in this run');
+    expect(stderr).toContain('pass --overwrite');
+    expect(stderr).not.toMatch(/\n\s+at /);
+  });
+});
+
+describe('NaturalInversion (the default method)', () => {
+  it('writes a batch with every loss term in the progress', async () => {
+    const { code, stderr, stdout } = await cli(['synthesize', '--batch-size', '1', '--steps', '1', '--out', 'ni']);
+    expect(code).toBe(EXIT.ok);
+    expect(stderr).toContain('NaturalInversion on bundled cifar10-resnet20');
+    expect(stderr).toMatch(/^batch 1\/1 step 1\/1 {2}loss \S+ {2}ce \S+ bn \S+ tv \S+ l2 \S+/m);
+    expect(stderr).toMatch(/^wrote 1 batch \(1 image\) in [\dms]+$/m);
+    const folder = path.join(tmp, 'ni');
+    expect(stdout).toContain(`grid:     ${batchGridPath(folder, 0)}`);
+    const batch = await readBatch(batchFilePath(folder, 0));
+    expect(batch.method).toBe('naturalInversion');
+    expect(batch.shape).toEqual([1, 32, 32, 3]);
+    expect(fs.readdirSync(batchImagesPath(folder, 0))).toEqual([`0000-${CIFAR10_CLASSES[batch.targets[0]]}.png`]);
+    expect((await readManifest(folder)).configuration).toMatchObject({ featureTaps: ['layer3.2', 'layer2.2', 'layer1.2'] });
+  });
+
+  it('with no size options, announces the quick setting for the backend and the papers\' one', async () => {
+    const controller = new AbortController();
+    controller.abort(); // stop before the first step: only the announcement is under test
+    const { code, stderr } = await cli(['synthesize'], { signal: controller.signal });
+    expect(code).toBe(EXIT.interrupted);
+    const quick = QUICK_DEFAULTS[BACKEND as BackendName].ni;
+    expect(stderr).toContain(
+      `quick setting for the ${BACKEND} backend: 1 batch of ${quick.batchSize} images x ${quick.steps} steps (${quick.about} on a 2-core machine). ` +
+        "The papers' setting is --batch-size 256 --steps 2000.",
+    );
+    if (BACKEND === 'cpu') expect(stderr).toContain('--backend wasm is many times faster');
+    expect(fs.existsSync(path.join(tmp, 'natinv-out', 'manifest.json'))).toBe(true);
+  });
+});
+
+describe('Adaptive DeepInversion', () => {
+  // One batch of one image: each student round is a training step, and the cpu backend's
+  // convolution weight gradient (Conv2DBackpropFilter) takes tens of seconds even for that.
+  it('trains the student after the batch, saves it, and refuses to resume', async () => {
+    const argv = ['synthesize', '--method', 'adi', '--batch-size', '1', '--steps', '1', '--no-png', '--out', 'adi'];
+    const { code, stderr, stdout } = await cli(argv);
+    expect(code).toBe(EXIT.ok);
+    expect(stderr).toContain('Adaptive DeepInversion on bundled cifar10-resnet20');
+    expect(stderr).toMatch(/^batch 1\/1 step 1\/1 {2}loss \S+ {2}ce \S+ bn \S+ tv \S+ competition \S+/m);
+    expect(stderr).toMatch(/^student round 1: resnet20 distilled for 1 step in [\dms]+ \(kd loss \S+\)$/m);
+    const folder = path.join(tmp, 'adi');
+    expect(stdout).toContain(`student:  ${path.join(folder, 'student', 'model.json')} (resnet20 after 1 round of distillation)`);
+    expect((await readManifest(folder)).configuration).toMatchObject({ method: 'adaptiveDeepInversion', studentArch: 'resnet20' });
+    expect((await readBatch(batchFilePath(folder, 0))).method).toBe('adaptiveDeepInversion');
+
+    const inspect = await cli(['inspect', 'adi/student', '--json']);
+    expect(inspect.code).toBe(EXIT.ok);
+    expect(JSON.parse(inspect.stdout)).toMatchObject({ name: 'cifar10-resnet20-adi-resnet20', numClasses: 10 });
+
+    const more = await cli([...argv, '--batches', '2']);
+    expect(more.code).toBe(EXIT.failure);
+    expect(more.stderr).toMatch(/already holds batch 0 of this adi run, and an adi run cannot resume: .* --overwrite/);
+  }, 300_000);
+
+  it('is refused on wasm, which cannot train the student', async () => {
+    const { code, stderr } = await cli(['synthesize', '--method', 'adi', '--backend', 'wasm', '--out', 'never']);
+    expect(code).toBe(EXIT.usage);
+    expect(stderr).toBe(
+      'natinv synthesize: --method adi trains a student, and the wasm backend cannot train convolutions (no Conv2DBackpropFilter kernel); use --backend tensorflow or cpu.\n',
+    );
+  });
+});
+
+describe('shards and merge', () => {
+  const argv = ['synthesize', '--method', 'di', '--batches', '2', '--batch-size', '1', '--steps', '1', '--no-png'];
+
+  it('--shard and JOB_COMPLETION_INDEX split a run; natinv merge joins it byte for byte', async () => {
+    const first = await cli([...argv, '--shard', '0/2', '--out', 's0']);
+    expect(first.code).toBe(EXIT.ok);
+    const second = await cli([...argv, '--out', 's1'], { env: { NATINV_BACKEND: BACKEND, JOB_COMPLETION_INDEX: '1', NATINV_SHARD_COUNT: '2' } });
+    expect(second.code).toBe(EXIT.ok);
+    expect((await readManifest(path.join(tmp, 's0'))).finished).toEqual([0]);
+    expect((await readManifest(path.join(tmp, 's1'))).finished).toEqual([1]);
+    expect(fs.existsSync(path.join(tmp, 's0', 'images'))).toBe(false);
+
+    const merged = await cli(['merge', 's0', 's1', '--out', 'merged', '--json']);
+    expect(merged.code).toBe(EXIT.ok);
+    expect(JSON.parse(merged.stdout)).toMatchObject({ event: 'merged', copied: [0, 1], missing: [] });
+    for (const [index, shard] of [[0, 's0'], [1, 's1']] as const) {
+      const copy = fs.readFileSync(batchFilePath(path.join(tmp, 'merged'), index));
+      expect(copy.equals(fs.readFileSync(batchFilePath(path.join(tmp, shard), index)))).toBe(true);
+    }
+    const partial = await cli(['merge', 's0', '--out', 'partial']);
+    expect(partial.code).toBe(EXIT.ok);
+    expect(partial.stdout).toContain('copied 1 batch');
+    expect(partial.stderr).toContain('still missing 1 planned batch (1); rerun the shards that own them');
+  });
+});
