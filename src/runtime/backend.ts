@@ -8,6 +8,8 @@ export const BACKEND_NAMES: readonly BackendName[] = ['cpu', 'wasm', 'tensorflow
 /** Environment variable that picks the backend for tests, examples, benchmarks and the CLI. */
 export const BACKEND_ENV = 'NATINV_BACKEND';
 
+const TFJS_NODE: string = '@tensorflow/tfjs-node';
+
 /**
  * Ops natinv differentiates through. tfjs-core's CommonJS bundle registers no gradients; the
  * `@tensorflow/tfjs` umbrella and tfjs-node do.
@@ -42,7 +44,8 @@ export function backendFromEnv(env: NodeJS.ProcessEnv = process.env): BackendNam
 export async function useBackend(name: BackendName = backendFromEnv()): Promise<BackendName> {
   if (name === 'tensorflow') {
     try {
-      await import('@tensorflow/tfjs-node');
+      // An optional peer: a variable specifier keeps the type check and bundlers from requiring it.
+      await import(TFJS_NODE);
     } catch (cause) {
       throw new Error(
         `the tensorflow backend needs @tensorflow/tfjs-node, which did not load (${(cause as Error).message}). ` +
