@@ -9,7 +9,8 @@ import * as os from 'os';
 import * as path from 'path';
 import { formatHelp, parseArgs, UsageError } from '../src/cli/args';
 import { COMMANDS, run } from '../src/cli/run';
-import { EXIT } from '../src/cli/io';
+import { EXIT, formatDuration, formatNumber, formatTerms, Reporter } from '../src/cli/io';
+import { Progress } from '../src/cli/progress';
 import { SYNTHESIZE } from '../src/cli/commands/synthesize';
 
 const ROOT = path.resolve(__dirname, '..');
@@ -71,6 +72,43 @@ describe('parseArgs', () => {
     expect(error).toBeInstanceOf(UsageError);
     expect((error as Error).message).toMatch(message);
     expect((error as Error).message).not.toContain('\n');
+  });
+});
+
+describe('progress display', () => {
+  it('formats loss terms, numbers and durations compactly', () => {
+    expect(formatTerms({ ce: 0.41, bn: 12.34, tv: 0.8, l2: 2543.2, competition: 3.1e-5 })).toBe('ce 0.41 bn 12.3 tv 0.8 l2 2543 competition 3.1e-5');
+    expect([formatNumber(0), formatNumber(1.5), formatNumber(-0.25)]).toEqual(['0', '1.5', '-0.25']);
+    expect([formatDuration(4_400), formatDuration(65_000), formatDuration(7_380_000)]).toEqual(['4s', '1m05s', '2h03m']);
+  });
+
+  function fakeRun(isTTY: boolean) {
+    let out = '';
+    let time = 0;
+    const stream = { write: (t: string) => (out += t), isTTY, columns: 70 };
+    const reporter = new Reporter({ stdout: stream, stderr: stream }, false);
+    const progress = new Progress(reporter, () => time);
+    progress.begin({ batches: 1, batchSize: 4, steps: 20, runBatches: 1 });
+    for (let step = 1; step <= 20; step++) {
+      time += step === 1 ? 3000 : 1000;
+      progress.step({ batch: 0, step, steps: 20, loss: 100 / step, terms: { ce: 1 / step, bn: 10 / step, tv: 0.8 }, bestLoss: 0, learningRates: {}, elapsedMs: time });
+    }
+    return () => out;
+  }
+
+  it('on a terminal, rewrites one line in place, cut to the terminal width', () => {
+    const out = fakeRun(true)();
+    const frames = out.split('\r\x1b[2K').filter((f) => f !== '');
+    expect(frames.length).toBeGreaterThan(10);
+    expect(out).not.toContain('\n');
+    frames.forEach((frame) => expect(frame.length).toBeLessThanOrEqual(69));
+    expect(frames[frames.length - 1]).toMatch(/^batch 1\/1 step 20\/20 {2}loss 5 {2}ce 0.05 bn 0.5 tv 0.8 {2}0.2 img\/s {2}ETA …$/);
+  });
+
+  it('elsewhere, prints a plain line at every tenth of the steps, with images/s and the ETA from steps after the first', () => {
+    const lines = fakeRun(false)().trim().split('\n');
+    expect(lines.map((l) => /step (\d+)\//.exec(l)?.[1])).toEqual(['1', '2', '4', '6', '8', '10', '12', '14', '16', '18', '20']);
+    expect(lines[1]).toBe('batch 1/1 step 2/20  loss 50  ce 0.5 bn 5 tv 0.8  0.2 img/s  ETA 18s');
   });
 });
 

@@ -157,6 +157,24 @@ describe('NaturalInversion (the default method)', () => {
   });
 });
 
+describe('long runs', () => {
+  it('get a measured estimate and a quicker setting to try, early on', async () => {
+    const controller = new AbortController();
+    const { code, stderr } = await cli(['synthesize', '--method', 'di', '--batch-size', '1', '--steps', '100000', '--out', 'long'], {
+      signal: controller.signal,
+      onStderr: (text) => {
+        if (text.startsWith('that is long')) controller.abort();
+      },
+    });
+    expect(code).toBe(EXIT.interrupted);
+    expect(stderr).toMatch(/^estimated time: \S+ for 1 batch of 1 image x 100000 steps \(\d+\.\d\d s\/step, measured\)$/m);
+    const quick = QUICK_DEFAULTS[BACKEND as BackendName].di;
+    const faster = BACKEND === 'cpu' ? ', or --backend wasm \\(many times faster\\), or install @tensorflow/tfjs-node' : '';
+    expect(stderr).toMatch(new RegExp(`^that is long: for a quick look use --batch-size 1 --steps ${quick.steps} \\(about \\S+\\)${faster}\\.$`, 'm'));
+    expect(fs.existsSync(batchFilePath(path.join(tmp, 'long'), 0))).toBe(false);
+  });
+});
+
 describe('Adaptive DeepInversion', () => {
   // One batch of one image: each student round is a training step, and the cpu backend's
   // convolution weight gradient (Conv2DBackpropFilter) takes tens of seconds even for that.

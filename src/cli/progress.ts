@@ -21,6 +21,8 @@ export interface ProgressPlan {
 const PLAIN_INTERVAL_MS = 30_000;
 // Terminal line: redrawn at most this often.
 const TTY_INTERVAL_MS = 100;
+// The time estimate waits for five measured steps, or fewer when they already took this long.
+const ESTIMATE_AFTER_MS = 5_000;
 
 /** Tracks speed across batches and renders the progress line and the estimate. */
 export class Progress {
@@ -86,8 +88,9 @@ export class Progress {
     const remaining = this.remainingMs(report.step);
     const imagesPerSecond = perStep === undefined ? undefined : (plan.batchSize / plan.steps) * (1000 / perStep);
     const last = report.step === report.steps;
-    const measured = this.firstSteps.count + this.laterSteps.count;
-    if (!this.estimated && perStep !== undefined && (measured >= 3 || last) && remaining !== undefined) {
+    // Enough steps after a batch's first (which sets up kernels) to trust, or a last step.
+    const settled = this.laterSteps.count >= 5 || (this.laterSteps.count >= 1 && this.laterSteps.ms >= ESTIMATE_AFTER_MS);
+    if (!this.estimated && perStep !== undefined && (settled || last) && remaining !== undefined) {
       this.estimated = true;
       this.onEstimate?.(remaining + (this.now() - this.batchStart), perStep);
     }

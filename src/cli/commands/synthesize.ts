@@ -35,25 +35,25 @@ const PAPER = { batchSize: 256, steps: 2000 };
 
 /**
  * Quick defaults per backend and method, chosen so the no-argument run (one batch with the
- * bundled ResNet-20) takes about a minute with tfjs-node and about two on the cpu backend, on a
- * 2-core machine. Per image-step, NaturalInversion cost ~40 ms there with tfjs-node, ~150 ms on
- * wasm and ~3 s on cpu; DeepInversion about a sixth of that.
+ * bundled ResNet-20) takes about a minute with tfjs-node and about two minutes on the cpu
+ * backend of a busy 2-core machine. Measured there per image and step, NaturalInversion took
+ * ~30 ms with tfjs-node, ~0.25 s on wasm and ~3 s on cpu; DeepInversion several times less.
  */
 export const QUICK_DEFAULTS: Readonly<Record<BackendName, Readonly<Record<MethodName, { batchSize: number; steps: number; about: string }>>>> = {
   tensorflow: {
     ni: { batchSize: 20, steps: 100, about: 'about a minute' },
-    di: { batchSize: 32, steps: 300, about: 'about a minute' },
-    adi: { batchSize: 32, steps: 300, about: 'about a minute' },
+    di: { batchSize: 32, steps: 200, about: 'about a minute' },
+    adi: { batchSize: 32, steps: 200, about: 'about a minute, plus the student rounds' },
   },
   wasm: {
-    ni: { batchSize: 10, steps: 60, about: 'about a minute and a half' },
-    di: { batchSize: 16, steps: 150, about: 'about a minute and a half' },
-    adi: { batchSize: 16, steps: 150, about: 'wasm cannot train the student' },
+    ni: { batchSize: 8, steps: 40, about: 'about a minute and a half' },
+    di: { batchSize: 16, steps: 100, about: 'about a minute and a half' },
+    adi: { batchSize: 16, steps: 100, about: 'wasm cannot train the student' },
   },
   cpu: {
     ni: { batchSize: 4, steps: 8, about: 'about two minutes' },
-    di: { batchSize: 8, steps: 30, about: 'about two minutes' },
-    adi: { batchSize: 8, steps: 30, about: 'a few minutes: training the student is slow on cpu' },
+    di: { batchSize: 4, steps: 30, about: 'about two minutes' },
+    adi: { batchSize: 4, steps: 30, about: 'a few minutes: training the student is slow on cpu' },
   },
 };
 
