@@ -24,6 +24,17 @@ const TTY_INTERVAL_MS = 100;
 // The time estimate waits for five measured steps, or fewer when they already took this long.
 const ESTIMATE_AFTER_MS = 5_000;
 
+/**
+ * The progress line within `width` characters: the full line if it fits, else without the total
+ * loss, else with the loss terms cut short; the speed and ETA at its end always stay.
+ */
+export function fitLine(full: string, withoutTotal: string, tail: string, width: number): string {
+  if (full.length <= width) return full;
+  if (withoutTotal.length + tail.length <= width) return `${withoutTotal}${tail}`;
+  const room = Math.max(0, width - tail.length - 1);
+  return `${withoutTotal.slice(0, room)}…${tail}`;
+}
+
 /** Tracks speed across batches and renders the progress line and the estimate. */
 export class Progress {
   private readonly plain: boolean;
@@ -117,9 +128,8 @@ export class Progress {
     }
     if (last || time - this.lastDraw >= TTY_INTERVAL_MS) {
       this.lastDraw = time;
-      const width = this.reporter.stderr.columns ?? 120;
-      const fitted = line.length > width - 1 ? `${line.slice(0, width - 2)}…` : line;
-      this.reporter.stderr.write(`\r\x1b[2K${fitted}`);
+      const width = (this.reporter.stderr.columns ?? 120) - 1;
+      this.reporter.stderr.write(`\r\x1b[2K${fitLine(line, `${head}  ${formatTerms(report.terms)}`, `${speed}${eta}`, width)}`);
       this.drawn = true;
     }
   }

@@ -41,7 +41,7 @@ const PAPER = { batchSize: 256, steps: 2000 };
  */
 export const QUICK_DEFAULTS: Readonly<Record<BackendName, Readonly<Record<MethodName, { batchSize: number; steps: number; about: string }>>>> = {
   tensorflow: {
-    ni: { batchSize: 20, steps: 100, about: 'about a minute' },
+    ni: { batchSize: 16, steps: 100, about: 'about a minute' },
     di: { batchSize: 32, steps: 200, about: 'about a minute' },
     adi: { batchSize: 32, steps: 200, about: 'about a minute, plus the student rounds' },
   },
