@@ -223,6 +223,9 @@ describe('bad command lines exit 2 with one line and no stack trace', () => {
     expect(code).toBe(EXIT.failure);
     expect(stderr).toMatch(/broken\.safetensors/);
     expect(stderr).not.toMatch(/\n\s+at /);
+    const debug = await cli(['inspect', bad, '--arch', 'resnet20'], { NATINV_BACKEND: 'cpu', NATINV_DEBUG: '1' });
+    expect(debug.code).toBe(EXIT.failure);
+    expect(debug.stderr).toMatch(/\n\s+at /);
   });
 });
 

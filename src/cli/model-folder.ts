@@ -46,30 +46,45 @@ function joinWeights(data: tf.io.WeightData): ArrayBuffer {
   return tf.io.CompositeArrayBuffer.join(data);
 }
 
+/** Every weight of `model` as tfjs weight specs and one little-endian buffer, in `model.weights` order. */
+async function encodeWeights(model: tfl.LayersModel): Promise<{ specs: tf.io.WeightsManifestEntry[]; data: Uint8Array }> {
+  const specs: tf.io.WeightsManifestEntry[] = [];
+  const chunks: Uint8Array[] = [];
+  for (const weight of model.weights) {
+    const values = await weight.read().data();
+    // Copied into this module's own typed arrays (tf.io.encodeWeights rejects arrays from another realm, as under jest with tfjs-node).
+    const copy = weight.dtype === 'int32' ? Int32Array.from(values as Int32Array) : Float32Array.from(values as Float32Array);
+    specs.push({ name: weight.originalName, shape: [...weight.shape] as number[], dtype: weight.dtype === 'int32' ? 'int32' : 'float32' });
+    chunks.push(new Uint8Array(copy.buffer));
+  }
+  const data = new Uint8Array(chunks.reduce((n, c) => n + c.length, 0));
+  let offset = 0;
+  for (const chunk of chunks) {
+    data.set(chunk, offset);
+    offset += chunk.length;
+  }
+  return { specs, data };
+}
+
 /**
- * Saves `model` as `<folder>/model.json` + `<folder>/weights.bin`, byte-compatible with tfjs-node's
- * `model.save('file://<folder>')` and loadable with `tf.loadLayersModel`. Each file is written
+ * Saves `model` as `<folder>/model.json` + `<folder>/weights.bin` in the format of tfjs-node's
+ * `model.save('file://<folder>')` (loadable with `tf.loadLayersModel`). Each file is written
  * atomically; the folder is created if needed.
  */
 export async function saveModelFolder(model: tfl.LayersModel, folder: string, metadata?: TeacherMetadata): Promise<{ modelJson: string; weights: string }> {
   const modelJson = path.join(folder, MODEL_JSON);
   const weights = path.join(folder, WEIGHTS_BIN);
-  await model.save(
-    tf.io.withSaveHandler(async (artifacts) => {
-      const weightData = artifacts.weightData === undefined ? new ArrayBuffer(0) : joinWeights(artifacts.weightData);
-      const json = {
-        modelTopology: artifacts.modelTopology,
-        format: artifacts.format ?? 'layers-model',
-        generatedBy: artifacts.generatedBy,
-        convertedBy: 'natinv',
-        weightsManifest: [{ paths: [WEIGHTS_BIN], weights: artifacts.weightSpecs ?? [] }],
-        ...(metadata === undefined ? {} : { userDefinedMetadata: { natinv: metadata } }),
-      };
-      await writeFileAtomic(weights, new Uint8Array(weightData));
-      await writeFileAtomic(modelJson, new TextEncoder().encode(JSON.stringify(json)));
-      return { modelArtifactsInfo: tf.io.getModelArtifactsInfoForJSON(artifacts) };
-    }),
-  );
+  const { specs, data } = await encodeWeights(model);
+  const json = {
+    modelTopology: model.toJSON(null, false),
+    format: 'layers-model',
+    generatedBy: `TensorFlow.js tfjs-layers v${tfl.version_layers}`,
+    convertedBy: 'natinv',
+    weightsManifest: [{ paths: [WEIGHTS_BIN], weights: specs }],
+    ...(metadata === undefined ? {} : { userDefinedMetadata: { natinv: metadata } }),
+  };
+  await writeFileAtomic(weights, data);
+  await writeFileAtomic(modelJson, new TextEncoder().encode(JSON.stringify(json)));
   return { modelJson, weights };
 }
 

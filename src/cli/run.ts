@@ -45,6 +45,7 @@ export function overviewHelp(): string {
     '',
     'Run natinv <command> --help for its options. Start with: natinv synthesize',
     'Exit codes: 0 ok, 1 the command failed, 2 bad command line, 130 interrupted (Ctrl-C).',
+    'Environment: NATINV_BACKEND picks the backend; NATINV_DEBUG=1 adds the stack trace to a failure.',
     '',
   ].join('\n');
 }
@@ -106,6 +107,8 @@ export async function run(argv: readonly string[], io: CliIo): Promise<number> {
     const message = describe(error);
     if (json) io.stdout.write(`${JSON.stringify({ event: 'error', usage, message })}\n`);
     io.stderr.write(`${message.startsWith('natinv') ? '' : `natinv ${name}: `}${message}\n`);
+    // NATINV_DEBUG=1 shows where a failure came from; users get the message alone.
+    if (!usage && (io.env ?? process.env).NATINV_DEBUG && error instanceof Error) io.stderr.write(`${error.stack}\n`);
     return usage ? EXIT.usage : EXIT.failure;
   }
 }
