@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { BatchNormTap } from '../taps';
-import { scaleShift } from '../taps/layer-ops';
+import { channelMean, scaleShift } from '../taps/layer-ops';
 
 /**
  * The loss functions behind the built-in objectives, as plain differentiable functions.
@@ -100,8 +100,8 @@ export function batchNormStatisticsLoss(taps: readonly BatchNormTap[], firstLaye
   const op = tf.customGrad((...args: Array<tf.Tensor | tf.GradSaveFunc>) => {
     const xs = args.slice(0, layers) as tf.Tensor[];
     const save = args[layers] as tf.GradSaveFunc;
-    const means = xs.map((x) => tf.mean(x, x.shape.slice(0, -1).map((_, i) => i)));
-    const variances = xs.map((x, l) => tf.mean(tf.squaredDifference(x, means[l]), x.shape.slice(0, -1).map((_, i) => i)));
+    const means = xs.map((x) => channelMean(x));
+    const variances = xs.map((x, l) => channelMean(tf.squaredDifference(x, means[l])));
     const statistics = tf.concat([...variances, ...means]);
     const moving = tf.concat([...taps.map((t) => t.movingVariance), ...taps.map((t) => t.movingMean)]);
     const differences = tf.sub(statistics, moving);

@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { scaleShift } from '../taps/layer-ops';
+import { channelMean, channelSum, scaleShift } from '../taps/layer-ops';
 
 /**
  * Functional building blocks with PyTorch semantics, shared by the generator and the FTP.
@@ -20,7 +20,16 @@ export function conv2d(x: tf.Tensor4D, kernel: tf.Tensor, bias: tf.Tensor): tf.T
   const conv = FORWARD_FILTER_GRADIENT.has(tf.getBackend())
     ? conv2dForwardGradients(x, kernel as tf.Tensor4D)
     : tf.conv2d(x, kernel as tf.Tensor4D, 1, 'same');
-  return tf.add(conv, bias) as tf.Tensor4D;
+  return addBias(conv, bias);
+}
+
+/** x + bias per channel, whose bias gradient is {@link channelSum} (fast on large maps). */
+function addBias(x: tf.Tensor4D, bias: tf.Tensor): tf.Tensor4D {
+  const op = tf.customGrad((...args: Array<tf.Tensor | tf.GradSaveFunc>) => {
+    const [input, b] = args as [tf.Tensor4D, tf.Tensor];
+    return { value: tf.add(input, b), gradFunc: (dy: tf.Tensor) => [tf.clone(dy), channelSum(dy)] };
+  });
+  return op(x, bias) as tf.Tensor4D;
 }
 
 /**
@@ -74,16 +83,16 @@ export function batchNormBatchStats(x: tf.Tensor4D, gamma: tf.Tensor, beta: tf.T
   const n = x.size / x.shape[3];
   const op = tf.customGrad((...args: Array<tf.Tensor | tf.GradSaveFunc>) => {
     const [input, scale, offset, save] = args as [tf.Tensor4D, tf.Tensor1D, tf.Tensor1D, tf.GradSaveFunc];
-    const mean = tf.mean(input, [0, 1, 2]);
-    const variance = tf.mean(tf.squaredDifference(input, mean), [0, 1, 2]);
+    const mean = channelMean(input);
+    const variance = channelMean(tf.squaredDifference(input, mean));
     save([input, mean, variance, scale]);
     return {
       value: tf.batchNorm(input, mean, variance, offset, scale, epsilon),
       gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
         const [xs, m, v, g] = saved;
         const xhat = tf.batchNorm(xs, m, v, undefined, undefined, epsilon);
-        const dBeta = tf.sum(dy, [0, 1, 2]);
-        const dGamma = tf.sum(tf.mul(dy, xhat), [0, 1, 2]);
+        const dBeta = channelSum(dy);
+        const dGamma = channelSum(tf.mul(dy, xhat));
         const k = tf.mul(g, tf.rsqrt(tf.add(v, epsilon)));
         // dx = k dy - ((k dGamma / n) xhat + k dBeta / n); the bracket is the fused kernel on x.
         const correction = tf.batchNorm(xs, m, v, tf.div(tf.mul(k, dBeta), n), tf.div(tf.mul(k, dGamma), n), epsilon);

@@ -7,9 +7,9 @@ import type * as tfl from '@tensorflow/tfjs-layers';
  * tfjs-layers runs Conv2D and Dense through fused ops whose custom gradients also compute the
  * weight gradients, even when only the image needs one; and a BatchNormalization layer called
  * with `training: true` overwrites its moving statistics. Calling the plain ops avoids both.
- * BatchNormalization and ReLU get input-only gradients of one kernel each (below): the stock
- * ones cost several full-size kernels per layer. The layers' weights are constants of this
- * evaluation: gradients flow to the input only.
+ * BatchNormalization and ReLU get input-only gradients of one kernel each (two for ReLU off
+ * tfjs-node), where the stock ones cost several full-size kernels per layer. The layers' weights
+ * are constants of this evaluation: gradients flow to the input only.
  * Any other layer returns `undefined` here and is run by its own `call`.
  */
 
@@ -68,6 +68,26 @@ export function scaleShift(x: tf.Tensor, scale: tf.Tensor, shift?: tf.Tensor): t
     const variance = tf.tensor1d(new Float32Array(channels).fill(1 - AFFINE_EPSILON));
     return tf.batchNorm(x, zeros, variance, shift ?? zeros, scale, AFFINE_EPSILON);
   });
+}
+
+/**
+ * Sum over every axis but the last (per channel), as a [C] tensor. On tfjs-node a large map is
+ * summed as ones[1, n] x map[n, C]: TensorFlow's column reduction slows down past about a
+ * million values (measured: 7.0 ms for [64, 32, 32, 64], 2.0 ms as the product; 3.4 against
+ * 2.1 ms for [256, 32, 32, 16]), while it stays the faster one on smaller or narrow maps.
+ */
+export function channelSum(x: tf.Tensor): tf.Tensor1D {
+  const channels = x.shape[x.rank - 1];
+  const n = x.size / channels;
+  const large = x.size >= 2 ** 20 && (channels >= 64 || x.size >= 2 ** 21);
+  if (!large || tf.getBackend() !== 'tensorflow') return tf.sum(x, x.shape.slice(0, -1).map((_, i) => i)) as tf.Tensor1D;
+  return tf.tidy(() => tf.reshape(tf.matMul(tf.ones([1, n]), tf.reshape(x, [n, channels])), [channels]) as tf.Tensor1D);
+}
+
+/** Mean over every axis but the last (per channel); see {@link channelSum}. */
+export function channelMean(x: tf.Tensor): tf.Tensor1D {
+  const channels = x.shape[x.rank - 1];
+  return tf.tidy(() => tf.div(channelSum(x), x.size / channels) as tf.Tensor1D);
 }
 
 /** The moving statistics a BatchNormalization layer normalizes with (owned by the layer). */
