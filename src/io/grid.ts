@@ -4,7 +4,8 @@
  */
 import { GLYPH_HEIGHT, GLYPH_SPACING, GLYPH_WIDTH, glyph, textWidth } from './font';
 
-type Rgb = readonly [number, number, number];
+/** A colour as 0..255 red, green, blue. */
+export type Rgb = readonly [number, number, number];
 
 /** Options of {@link toUint8Rgb}. */
 export interface ToUint8RgbOptions {

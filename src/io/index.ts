@@ -22,5 +22,5 @@ export type { CifarLayout, CifarOptions, CifarSet } from './cifar';
 export { encodePng, decodePng, crc32 } from './png';
 export type { DecodedPng } from './png';
 export { toUint8Rgb, imageGrid } from './grid';
-export type { ToUint8RgbOptions, ImageGridOptions, RgbImage } from './grid';
+export type { ToUint8RgbOptions, ImageGridOptions, Rgb, RgbImage } from './grid';
 export { readSafetensorsFile, writeSafetensorsFile, readCifarFile, writeFileAtomic } from './files';

@@ -9,7 +9,10 @@ import * as tf from '@tensorflow/tfjs-core';
  */
 export type PytorchLayout = 'linear' | 'conv' | 'same';
 
-/** Options of {@link ParameterSet.loadPytorch}. */
+/**
+ * Options of `loadPytorchParameters` (on {@link ConditionalGenerator} and
+ * {@link FeatureTransferPyramid}): which keys of a PyTorch state dict are read.
+ */
 export interface LoadPytorchOptions {
   /**
    * Only keys starting with this prefix are read, with the prefix removed (e.g. `generator.` for a
