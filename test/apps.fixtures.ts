@@ -49,6 +49,9 @@ export function asBatches(images01: Float32Array, targets: Int32Array, batchSize
       seed: 0,
       teacher: 'fixture',
       shape: [n, size, size, 3],
+      // The identity normalization: the unclipped images are the [0, 1] images.
+      images: images01.slice(start * imageSize, (start + n) * imageSize),
+      normalization: { mean: [0, 0, 0], std: [1, 1, 1] },
       images01: images01.slice(start * imageSize, (start + n) * imageSize),
       targets: targets.slice(start, start + n),
       confidence: new Float32Array(n),

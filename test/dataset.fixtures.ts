@@ -40,7 +40,9 @@ export function fakeBatch(index: number, options: FakeTrainerOptions = {}): Synt
   const channels = options.channels ?? 3;
   const classes = options.classes ?? 10;
   const random = new Random(deriveSeed(seed, index));
-  const images01 = new Float32Array(count * height * width * channels).map(() => random.next());
+  // Unclipped images around the [0, 1] range under a mean 0.5 / std 0.25 normalization.
+  const images = new Float32Array(count * height * width * channels).map(() => 6 * random.next() - 3);
+  const images01 = images.map((v) => Math.min(1, Math.max(0, v * 0.25 + 0.5)));
   const targets = new Int32Array(count).map((_, n) => (index * count + n) % classes);
   const confidence = new Float32Array(count).map(() => random.next());
   const predictions = new Int32Array(count).map(() => random.int(0, classes - 1));
@@ -51,6 +53,8 @@ export function fakeBatch(index: number, options: FakeTrainerOptions = {}): Synt
     seed,
     teacher: 'none',
     shape: [count, height, width, channels],
+    images,
+    normalization: { mean: new Array(channels).fill(0.5), std: new Array(channels).fill(0.25) },
     images01,
     targets,
     confidence,

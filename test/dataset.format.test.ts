@@ -56,6 +56,8 @@ describe('dataset format', () => {
     expect(back.terms).toEqual({ bn: Number.POSITIVE_INFINITY, ce: Number.NaN, tv: 0.25 });
     expect([...back.shape]).toEqual([4, 8, 8, 3]);
     expect(back.images01).toEqual(batch.images01);
+    expect(back.images).toEqual(batch.images);
+    expect(back.normalization).toEqual(batch.normalization);
     expect(back.targets).toEqual(batch.targets);
     expect(back.confidence).toEqual(batch.confidence);
     expect(back.predictions).toEqual(batch.predictions);
@@ -97,6 +99,11 @@ describe('dataset format', () => {
   it('refuses inconsistent batches and missing class names before writing anything', async () => {
     await expect(writeBatch(dir, { ...fakeBatch(0), targets: new Int32Array(3) })).rejects.toThrow(/targets has 3 entries for 4 images/);
     await expect(writeBatch(dir, fakeBatch(2), { classNames: ['a', 'b'] })).rejects.toThrow(/target \d+ but classNames has 2 entries/);
+    await expect(writeBatch(dir, { ...fakeBatch(0), images: new Float32Array(5) })).rejects.toThrow(/images has 5 values but shape \[4, 8, 8, 3\] needs 768/);
+    await expect(writeBatch(dir, { ...fakeBatch(0), normalization: { mean: [0.5], std: [1] } })).rejects.toThrow(
+      /normalization must be \{ mean, std \} with 3 finite numbers each/,
+    );
+    await expect(writeBatch(dir, { ...fakeBatch(0), normalization: { mean: [0, 0, 0], std: [1, 0, 1] } })).rejects.toThrow(/std positive/);
     expect(fs.existsSync(path.join(dir, 'batches'))).toBe(false);
   });
 
@@ -137,6 +144,8 @@ describe('dataset format', () => {
 
     fs.writeFileSync(path.join(dir, 'manifest.json'), '{"format": "natinv-dataset", "version": 9}');
     await expect(readManifest(dir)).rejects.toThrow(/format version 9 was written by a newer natinv/);
+    fs.writeFileSync(path.join(dir, 'manifest.json'), '{"format": "natinv-dataset", "version": 1}');
+    await expect(readManifest(dir)).rejects.toThrow(/format version 1 was written by an earlier natinv .*synthesize into a new folder/);
   });
 
   it('counts only batch files that parse and hold their own index; temp files never count', async () => {

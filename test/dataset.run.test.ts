@@ -51,7 +51,7 @@ describe('synthesizeToFolder', () => {
     expect(calls).toEqual([[0, 1, 2]]);
     expect(progress).toEqual(['0:1/3', '1:2/3', '2:3/3']);
     const manifest = await readManifest(folder);
-    expect(manifest).toMatchObject({ format: 'natinv-dataset', version: 1, batches: 3, batchSize: 4, imageShape: [8, 8, 3], finished: [0, 1, 2] });
+    expect(manifest).toMatchObject({ format: 'natinv-dataset', version: 2, batches: 3, batchSize: 4, imageShape: [8, 8, 3], finished: [0, 1, 2] });
     expect(manifest.configuration).toEqual(fakeConfiguration());
     expect(Date.parse(manifest.updated)).toBeGreaterThanOrEqual(Date.parse(manifest.created));
     expect(fs.readFileSync(batchFilePath(folder, 1))).toEqual(Buffer.from(serializeBatch(fakeBatch(1))));

@@ -1,7 +1,7 @@
 /** Metrics that run a network: accuracy, verifier accuracy, pooled features, inception score. */
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
-import { IMAGENET_NORMALIZATION, SynthesizedBatch, Teacher, tapNetwork } from '../src';
+import { CIFAR_NORMALIZATION, IMAGENET_NORMALIZATION, SynthesizedBatch, Teacher, tapNetwork } from '../src';
 import {
   classProbabilities,
   embedFeatures,
@@ -146,29 +146,51 @@ describe('inceptionScore with a classifier', () => {
 });
 
 describe('synthesizedImages', () => {
-  test('stacks batches in the normalized space with their targets', () => {
-    const batch = (index: number, value: number, targets: number[]): SynthesizedBatch => ({
-      index,
-      method: 'deepInversion',
-      seed: 0,
-      teacher: 'tiny',
-      shape: [targets.length, 1, 1, 3],
-      images01: new Float32Array(targets.length * 3).fill(value),
-      targets: Int32Array.from(targets),
-      confidence: new Float32Array(targets.length),
-      predictions: Int32Array.from(targets),
-      loss: 0,
-      terms: {},
-      steps: 1,
-    });
-    const { images, labels } = synthesizedImages([batch(0, 0.5, [1, 2]), batch(1, 1, [3])], IMAGENET_NORMALIZATION);
+  const batch = (index: number, value01: number, unclipped: number, targets: number[]): SynthesizedBatch => ({
+    index,
+    method: 'deepInversion',
+    seed: 0,
+    teacher: 'tiny',
+    shape: [targets.length, 1, 1, 3],
+    images: new Float32Array(targets.length * 3).fill(unclipped),
+    normalization: CIFAR_NORMALIZATION,
+    images01: new Float32Array(targets.length * 3).fill(value01),
+    targets: Int32Array.from(targets),
+    confidence: new Float32Array(targets.length),
+    predictions: Int32Array.from(targets),
+    loss: 0,
+    terms: {},
+    steps: 1,
+  });
+
+  test('stacks the unclipped images, carried into the given normalization, with their targets', () => {
+    const batches = [batch(0, 0.5, 7, [1, 2]), batch(1, 1, -3, [3])];
+    const { images, labels } = synthesizedImages(batches, IMAGENET_NORMALIZATION);
     expect(images.shape).toEqual([3, 1, 1, 3]);
     expect(Array.from(labels)).toEqual([1, 2, 3]);
+    const to = IMAGENET_NORMALIZATION;
+    const from = CIFAR_NORMALIZATION;
+    const values = images.dataSync();
+    expect(values[0]).toBeCloseTo((7 * from.std[0] + from.mean[0] - to.mean[0]) / to.std[0], 5);
+    expect(values[8]).toBeCloseTo((-3 * from.std[2] + from.mean[2] - to.mean[2]) / to.std[2], 5);
+    images.dispose();
+    // In the batches' own normalization the values are the stored ones, bit for bit.
+    const same = synthesizedImages(batches, CIFAR_NORMALIZATION);
+    expect(Array.from(same.images.dataSync())).toEqual([7, 7, 7, 7, 7, 7, -3, -3, -3]);
+    same.images.dispose();
+    expect(() => synthesizedImages([], IMAGENET_NORMALIZATION)).toThrow(/no batches/);
+  });
+
+  test('clipped: the [0, 1] images normalized', () => {
+    const { images } = synthesizedImages([batch(0, 0.5, 7, [1]), batch(1, 1, -3, [3])], IMAGENET_NORMALIZATION, { clipped: true });
     const { mean, std } = IMAGENET_NORMALIZATION;
     const values = images.dataSync();
     expect(values[0]).toBeCloseTo((0.5 - mean[0]) / std[0], 5);
-    expect(values[8]).toBeCloseTo((1 - mean[2]) / std[2], 5);
+    expect(values[5]).toBeCloseTo((1 - mean[2]) / std[2], 5);
     images.dispose();
-    expect(() => synthesizedImages([], IMAGENET_NORMALIZATION)).toThrow(/no batches/);
+  });
+
+  test('names a normalization of the wrong channel count', () => {
+    expect(() => synthesizedImages([batch(0, 0.5, 0, [1])], { mean: [0], std: [1] })).toThrow(/1 means and 1 stds for 3-channel images/);
   });
 });

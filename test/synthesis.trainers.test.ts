@@ -24,6 +24,11 @@ function checkBatch(batch: SynthesizedBatch, teacher: Teacher, method: string): 
   expect(batch.images01).toHaveLength(4 * 8 * 8 * 3);
   expect(Math.min(...batch.images01)).toBeGreaterThanOrEqual(0);
   expect(Math.max(...batch.images01)).toBeLessThanOrEqual(1);
+  // images01 is the unclipped normalized image mapped to [0, 1] and clipped.
+  expect(batch.normalization).toEqual(teacher.normalization);
+  expect(batch.images).toHaveLength(batch.images01.length);
+  const { mean, std } = teacher.normalization;
+  batch.images.forEach((v, i) => expect(batch.images01[i]).toBeCloseTo(Math.min(1, Math.max(0, v * std[i % 3] + mean[i % 3])), 6));
   expect(Array.from(batch.targets).every((t) => t >= 0 && t < teacher.numClasses)).toBe(true);
   expect(batch.confidence.every((c) => c >= 0 && c <= 1)).toBe(true);
   expect(Number.isFinite(batch.loss)).toBe(true);

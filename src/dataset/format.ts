@@ -12,12 +12,16 @@
  */
 import * as path from 'path';
 import { metadataJson, parseSafetensors, serializeSafetensors } from '../io/safetensors';
+import type { InputNormalization } from '../models/teacher';
 import type { SynthesizedBatch } from '../synthesis/batch';
 
 /** `format` field of every manifest and batch file. */
 export const DATASET_FORMAT = 'natinv-dataset';
-/** Version of the folder format this code writes and the newest it reads. */
-export const DATASET_FORMAT_VERSION = 1;
+/**
+ * Version of the folder format this code writes and reads. Version 2 added each batch's unclipped
+ * normalized images and the teacher's normalization; version 1 folders lack them and are refused.
+ */
+export const DATASET_FORMAT_VERSION = 2;
 
 export const MANIFEST_FILE = 'manifest.json';
 export const BATCHES_DIR = 'batches';
@@ -104,6 +108,14 @@ export interface DatasetManifest {
   finished: number[];
 }
 
+/** Why a folder or batch of format `version` cannot be read, and what to do about it. */
+function versionMismatch(version: number): string {
+  return version > DATASET_FORMAT_VERSION
+    ? `format version ${version} was written by a newer natinv (this one reads version ${DATASET_FORMAT_VERSION}); upgrade natinv to read it.`
+    : `format version ${version} was written by an earlier natinv and lacks the unclipped images ` +
+        `version ${DATASET_FORMAT_VERSION} stores; synthesize into a new folder.`;
+}
+
 function isPlainObject(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
@@ -124,11 +136,8 @@ export function validateManifest(value: unknown, source: string): DatasetManifes
   if (!isPlainObject(value)) return fail('is not a JSON object.');
   if (value.format !== DATASET_FORMAT) fail(`"format" is ${JSON.stringify(value.format)}, expected "${DATASET_FORMAT}".`);
   if (!isPositiveInteger(value.version)) fail(`"version" must be a positive integer, found ${JSON.stringify(value.version)}.`);
-  if ((value.version as number) > DATASET_FORMAT_VERSION) {
-    throw new Error(
-      `dataset manifest ${source}: format version ${value.version} was written by a newer natinv ` +
-        `(this one reads up to ${DATASET_FORMAT_VERSION}); upgrade natinv to read it.`,
-    );
+  if ((value.version as number) !== DATASET_FORMAT_VERSION) {
+    throw new Error(`dataset manifest ${source}: ${versionMismatch(value.version as number)}`);
   }
   if (!isPlainObject(value.configuration)) fail('"configuration" must be a JSON object.');
   if (!isPositiveInteger(value.batches)) fail(`"batches" must be a positive integer, found ${JSON.stringify(value.batches)}.`);
@@ -177,9 +186,17 @@ export function validateBatch(batch: SynthesizedBatch, where: string): void {
     fail(`shape must be [count, height, width, channels] of positive integers, got ${JSON.stringify(batch.shape)}.`);
   }
   const [count, height, width, channels] = batch.shape;
-  if (!(batch.images01 instanceof Float32Array)) fail('images01 must be a Float32Array.');
-  if (batch.images01.length !== count * height * width * channels) {
-    fail(`images01 has ${batch.images01.length} values but shape [${batch.shape.join(', ')}] needs ${count * height * width * channels}.`);
+  for (const name of ['images', 'images01'] as const) {
+    const pixels = batch[name];
+    if (!(pixels instanceof Float32Array)) fail(`${name} must be a Float32Array.`);
+    if (pixels.length !== count * height * width * channels) {
+      fail(`${name} has ${pixels.length} values but shape [${batch.shape.join(', ')}] needs ${count * height * width * channels}.`);
+    }
+  }
+  const { mean, std } = batch.normalization ?? {};
+  const perChannel = (v: unknown) => Array.isArray(v) && v.length === channels && v.every((x) => typeof x === 'number' && Number.isFinite(x));
+  if (!perChannel(mean) || !perChannel(std) || !std!.every((x) => x > 0)) {
+    fail(`normalization must be { mean, std } with ${channels} finite numbers each (std positive), got ${JSON.stringify(batch.normalization)}.`);
   }
   const perImage: Array<[string, unknown, 'Int32Array' | 'Float32Array']> = [
     ['targets', batch.targets, 'Int32Array'],
@@ -204,9 +221,10 @@ export function validateBatch(batch: SynthesizedBatch, where: string): void {
 }
 
 /**
- * Encodes a batch as safetensors bytes: tensors `images01` F32 [B,H,W,C], `targets` I32 [B],
- * `confidence` F32 [B], `predictions` I32 [B]; metadata (JSON strings) `format`, `version`,
- * `index`, `method`, `seed`, `teacher`, `loss`, `terms` (keys sorted), `steps`. The bytes depend
+ * Encodes a batch as safetensors bytes: tensors `images` F32 [B,H,W,C] (normalized, unclipped),
+ * `images01` F32 [B,H,W,C], `targets` I32 [B], `confidence` F32 [B], `predictions` I32 [B];
+ * metadata (JSON strings) `format`, `version`, `index`, `method`, `seed`, `teacher`,
+ * `normalization`, `loss`, `terms` (keys sorted), `steps`. The bytes depend
  * only on the batch: no times or paths go in, so equal batches give equal files.
  */
 export function serializeBatch(batch: SynthesizedBatch): Uint8Array {
@@ -217,6 +235,7 @@ export function serializeBatch(batch: SynthesizedBatch): Uint8Array {
     .map((key) => `${JSON.stringify(key)}:${encodeNumber(batch.terms[key])}`);
   return serializeSafetensors(
     {
+      images: { dtype: 'float32', shape: [...batch.shape], data: batch.images },
       images01: { dtype: 'float32', shape: [...batch.shape], data: batch.images01 },
       targets: { dtype: 'int32', shape: [count], data: batch.targets },
       confidence: { dtype: 'float32', shape: [count], data: batch.confidence },
@@ -229,6 +248,7 @@ export function serializeBatch(batch: SynthesizedBatch): Uint8Array {
       method: JSON.stringify(batch.method),
       seed: JSON.stringify(batch.seed),
       teacher: JSON.stringify(batch.teacher),
+      normalization: JSON.stringify({ mean: batch.normalization.mean, std: batch.normalization.std }),
       loss: encodeNumber(batch.loss),
       terms: `{${terms.join(',')}}`,
       steps: JSON.stringify(batch.steps),
@@ -245,9 +265,8 @@ export function parseBatch(bytes: Uint8Array): SynthesizedBatch {
   const meta = <T>(key: string): T => metadataJson<T>(file, key);
   if (meta('format') !== DATASET_FORMAT) throw new Error(`metadata "format" is not "${DATASET_FORMAT}".`);
   const version = meta<number>('version');
-  if (!isPositiveInteger(version) || version > DATASET_FORMAT_VERSION) {
-    throw new Error(`batch format version ${JSON.stringify(version)} is not one this natinv reads (1..${DATASET_FORMAT_VERSION}).`);
-  }
+  if (!isPositiveInteger(version)) throw new Error(`metadata "version" must be a positive integer, found ${JSON.stringify(version)}.`);
+  if (version !== DATASET_FORMAT_VERSION) throw new Error(`batch ${versionMismatch(version)}`);
   const tensor = (name: string, stored: 'F32' | 'I32', rank: number) => {
     const t = file.tensors[name];
     if (t === undefined) throw new Error(`tensor "${name}" is missing.`);
@@ -256,7 +275,11 @@ export function parseBatch(bytes: Uint8Array): SynthesizedBatch {
     }
     return t;
   };
-  const images = tensor('images01', 'F32', 4);
+  const images = tensor('images', 'F32', 4);
+  const images01 = tensor('images01', 'F32', 4);
+  if (images01.shape.join() !== images.shape.join()) {
+    throw new Error(`tensor "images01" is [${images01.shape.join(', ')}] but "images" is [${images.shape.join(', ')}].`);
+  }
   const loss = decodeNumber(meta('loss'));
   if (loss === undefined) throw new Error('metadata "loss" is not a number.');
   const rawTerms = meta<unknown>('terms');
@@ -273,7 +296,9 @@ export function parseBatch(bytes: Uint8Array): SynthesizedBatch {
     seed: meta<number>('seed'),
     teacher: meta<string>('teacher'),
     shape: images.shape as unknown as [number, number, number, number],
-    images01: images.data as Float32Array,
+    images: images.data as Float32Array,
+    normalization: meta<InputNormalization>('normalization'),
+    images01: images01.data as Float32Array,
     targets: tensor('targets', 'I32', 1).data as Int32Array,
     confidence: tensor('confidence', 'F32', 1).data as Float32Array,
     predictions: tensor('predictions', 'I32', 1).data as Int32Array,

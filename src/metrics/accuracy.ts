@@ -1,7 +1,7 @@
 /** Top-1 accuracy of a classifier on labelled images, and of a verifier on synthesized targets. */
 import * as tf from '@tensorflow/tfjs-core';
 import type { InputNormalization } from '../models/teacher';
-import { normalize, SynthesizedBatch } from '../synthesis/batch';
+import type { SynthesizedBatch } from '../synthesis/batch';
 import type { ImageBatches, Network } from './batches';
 import { collectProbabilities, topOne } from './predictions';
 
@@ -91,14 +91,25 @@ export function verifierAccuracy(
   return accuracyOf(verifier, images, targets, options, 'verifierAccuracy');
 }
 
+/** Options of {@link synthesizedImages}. */
+export interface SynthesizedImagesOptions {
+  /**
+   * Judge the images as the dataset's PNGs hold them (`images01`, clipped to [0, 1]) instead of
+   * the unclipped images the teacher saw (`images`, what the papers' code evaluates). Default false.
+   */
+  readonly clipped?: boolean;
+}
+
 /**
  * Stacks synthesized batches into one tensor in a network's normalized input space, with their
- * targets: ready for {@link verifierAccuracy}, {@link evaluate} or {@link embedFeatures}. The
- * caller disposes `images`.
+ * targets: ready for {@link verifierAccuracy}, {@link evaluate} or {@link embedFeatures}. By
+ * default the unclipped images the teacher saw, carried from each batch's normalization into
+ * `normalization` (bit-exact when the two are the same). The caller disposes `images`.
  */
 export function synthesizedImages(
   batches: readonly SynthesizedBatch[],
   normalization: InputNormalization,
+  options: SynthesizedImagesOptions = {},
 ): { readonly images: tf.Tensor4D; readonly labels: Int32Array } {
   if (batches.length === 0) throw new Error('synthesizedImages: no batches given.');
   const [, h, w, c] = batches[0].shape;
@@ -106,15 +117,34 @@ export function synthesizedImages(
   if (mismatch !== undefined) {
     throw new Error(`synthesizedImages: batch ${mismatch.index} has images of ${mismatch.shape.slice(1).join('x')} but batch ${batches[0].index} of ${h}x${w}x${c}.`);
   }
+  if (normalization.mean.length !== c || normalization.std.length !== c) {
+    throw new Error(`synthesizedImages: the normalization has ${normalization.mean.length} means and ${normalization.std.length} stds for ${c}-channel images.`);
+  }
+  const identity: InputNormalization = { mean: new Array<number>(c).fill(0), std: new Array<number>(c).fill(1) };
   const count = batches.reduce((n, b) => n + b.shape[0], 0);
   const pixels = new Float32Array(count * h * w * c);
   const labels = new Int32Array(count);
   let at = 0;
   for (const batch of batches) {
-    pixels.set(batch.images01, at * h * w * c);
+    const out = pixels.subarray(at * h * w * c, (at + batch.shape[0]) * h * w * c);
+    if (options.clipped === true) renormalize(batch.images01, identity, normalization, out);
+    else renormalize(batch.images, batch.normalization, normalization, out);
     labels.set(batch.targets, at);
     at += batch.shape[0];
   }
-  const images = tf.tidy(() => normalize(tf.tensor4d(pixels, [count, h, w, c]), normalization));
-  return { images, labels };
+  return { images: tf.tensor4d(pixels, [count, h, w, c]), labels };
+}
+
+/** Writes `(x * from.std + from.mean - to.mean) / to.std` per channel into `out` (a copy when equal). */
+function renormalize(source: Float32Array, from: InputNormalization, to: InputNormalization, out: Float32Array): void {
+  const channels = to.mean.length;
+  const same = from.mean.every((m, i) => m === to.mean[i] && from.std[i] === to.std[i]);
+  if (same) {
+    out.set(source);
+    return;
+  }
+  for (let i = 0; i < source.length; i++) {
+    const k = i % channels;
+    out[i] = (source[i] * from.std[k] + from.mean[k] - to.mean[k]) / to.std[k];
+  }
 }

@@ -9,7 +9,7 @@ export type { Features, FeatureInput, FeatureStatistics, FeatureStatisticsOption
 export { embedFeatures } from './embed';
 export type { EmbedFeaturesOptions } from './embed';
 export { evaluate, verifierAccuracy, synthesizedImages } from './accuracy';
-export type { Accuracy, LabelledImages, EvaluateOptions } from './accuracy';
+export type { Accuracy, LabelledImages, EvaluateOptions, SynthesizedImagesOptions } from './accuracy';
 export { classProbabilities } from './predictions';
 export type { ClassProbabilities, ClassProbabilitiesOptions } from './predictions';
 export { inceptionScore, inceptionScoreFromProbabilities } from './inception-score';

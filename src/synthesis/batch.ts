@@ -16,7 +16,17 @@ export interface SynthesizedBatch {
   readonly teacher: string;
   /** [count, height, width, channels]. */
   readonly shape: readonly [number, number, number, number];
-  /** NHWC images in [0, 1]: the kept images denormalized with the teacher's mean/std, clipped. */
+  /**
+   * NHWC images in the teacher's normalized input space, unclipped: exactly what the teacher saw
+   * at the kept step. The metrics judge these (as the papers' code does).
+   */
+  readonly images: Float32Array;
+  /** The teacher's input normalization, which maps `images` to `images01`. */
+  readonly normalization: InputNormalization;
+  /**
+   * The same images in [0, 1]: `images * std + mean` per channel, clipped. What the PNGs hold and
+   * what the applications train on.
+   */
   readonly images01: Float32Array;
   /** Target class per image. */
   readonly targets: Int32Array;

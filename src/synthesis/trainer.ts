@@ -98,6 +98,7 @@ export async function* runBatches(
       if (result.aborted) return;
       const targets = result.targets ?? labels;
       const { confidence, predictions } = judge(teacher, result.images, targets);
+      const images = Float32Array.from(result.images.dataSync());
       const images01 = tf.tidy(() => denormalize(result.images, teacher.normalization).dataSync());
       const [b, h, w, c] = result.images.shape;
       yield {
@@ -106,6 +107,8 @@ export async function* runBatches(
         seed,
         teacher: teacher.name,
         shape: [b, h, w, c],
+        images,
+        normalization: teacher.normalization,
         images01: Float32Array.from(images01),
         targets,
         confidence,
