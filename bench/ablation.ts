@@ -8,7 +8,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { compose, flip, jitter } from '../src/augment';
 import type { Teacher } from '../src/models/teacher';
 import { bnStatistics, crossEntropy, l2Prior, totalVariation, weighted } from '../src/objectives';
-import { naturalSource, NaturalSource } from '../src/sources/natural';
+import { naturalSource, NaturalSource, NaturalSourceOptions } from '../src/sources/natural';
 import { stopGradient } from '../src/sources/ops';
 import type { ImageSource, RenderContext } from '../src/sources/types';
 import type { SynthesizedBatch } from '../src/synthesis/batch';
@@ -63,7 +63,10 @@ export function ablatedSource(full: NaturalSource, parts: NaturalParts): ImageSo
  * one-to-one sources seeded per batch), the same seeds, so batch i differs from NI's batch i only
  * by the missing parts.
  */
-export function naturalAblation(teacher: Teacher, options: TrainerOptions & NaturalParts): AsyncGenerator<SynthesizedBatch> {
+export function naturalAblation(
+  teacher: Teacher,
+  options: TrainerOptions & NaturalParts & { readonly generator?: NaturalSourceOptions['generator'] },
+): AsyncGenerator<SynthesizedBatch> {
   const manyClasses = teacher.numClasses >= 100;
   const objective = weighted([
     [1, crossEntropy()],
@@ -77,7 +80,7 @@ export function naturalAblation(teacher: Teacher, options: TrainerOptions & Natu
   const steps = options.steps ?? (manyClasses ? 4000 : 2000);
   const parts = { ftp: options.ftp, acs: options.acs };
   return runBatches(teacher, ablationName(parts), { ...options, steps, batchSize }, (index, labels) => ({
-    source: ablatedSource(naturalSource({ teacher, batchSize, labels, seed: deriveSeed(seed, 'source', index) }), parts),
+    source: ablatedSource(naturalSource({ teacher, batchSize, labels, seed: deriveSeed(seed, 'source', index), generator: options.generator }), parts),
     synthesis: { objective, augmentation },
   }));
 }
