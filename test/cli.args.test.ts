@@ -150,9 +150,12 @@ describe('--help', () => {
     expect((await cli(['help', 'merge'])).stdout).toContain('Usage: natinv merge');
   });
 
-  it('does not list distill or prune', async () => {
+  it('lists distill and prune right after synthesize, with their summaries', async () => {
     const help = await cli(['--help']);
-    expect(help.stdout).not.toMatch(/distill|prune/);
+    const listed = [...help.stdout.matchAll(/^ {2}([a-z]+) {2,}\S/gm)].map((m) => m[1]);
+    expect(listed).toEqual(['synthesize', 'distill', 'prune', 'inspect', 'convert', 'evaluate', 'merge']);
+    expect(help.stdout).toMatch(/^ {2}distill +Distill a teacher into a student/m);
+    expect(help.stdout).toMatch(/^ {2}prune +Remove the smallest-L1 filters of a network/m);
   });
 });
 
@@ -165,7 +168,7 @@ describe('bad command lines exit 2 with one line and no stack trace', () => {
   afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
 
   const cases: Array<[string, string[], Record<string, string> | undefined, RegExp]> = [
-    ['unknown command', ['synthesise'], undefined, /^natinv: unknown command "synthesise" \(did you mean synthesize\?\); commands: synthesize, inspect, convert, evaluate, merge/],
+    ['unknown command', ['synthesise'], undefined, /^natinv: unknown command "synthesise" \(did you mean synthesize\?\); commands: synthesize, distill, prune, inspect, convert, evaluate, merge/],
     ['unknown option', ['synthesize', '--bacth-size', '4'], undefined, /^natinv synthesize: unknown option --bacth-size \(did you mean --batch-size\?\); see natinv synthesize --help\.$/],
     ['missing value', ['synthesize', '--out'], undefined, /^natinv synthesize: --out needs a value \(--out DIR\)\.$/],
     ['non-integer', ['synthesize', '--batches', '1.5'], undefined, /^natinv synthesize: --batches needs a whole number, got "1\.5"\.$/],

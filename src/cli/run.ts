@@ -8,9 +8,11 @@ import * as path from 'path';
 import { findPackageRoot } from '../models/assets';
 import { CommandSpec, formatHelp, formatRows, parseArgs, ParsedArgs, suggestion, UsageError } from './args';
 import { CONVERT, convertCommand } from './commands/convert';
+import { DISTILL, distillCommand } from './commands/distill';
 import { EVALUATE, evaluateCommand } from './commands/evaluate';
 import { INSPECT, inspectCommand } from './commands/inspect';
 import { MERGE, mergeCommand } from './commands/merge';
+import { PRUNE, pruneCommand } from './commands/prune';
 import { SYNTHESIZE, synthesizeCommand } from './commands/synthesize';
 import { CliIo, EXIT } from './io';
 
@@ -25,6 +27,8 @@ interface Command {
 /** Every subcommand, in help order. */
 export const COMMANDS: readonly Command[] = [
   { spec: SYNTHESIZE, run: synthesizeCommand },
+  { spec: DISTILL, run: distillCommand },
+  { spec: PRUNE, run: pruneCommand },
   { spec: INSPECT, run: inspectCommand },
   { spec: CONVERT, run: convertCommand },
   { spec: EVALUATE, run: evaluateCommand },
@@ -38,12 +42,13 @@ export function overviewHelp(): string {
     'Usage: natinv <command> [options]',
     '',
     'Model inversion for TensorFlow.js: synthesize training-like images from a pre-trained classifier',
-    '(DeepInversion, NaturalInversion), inspect and convert networks, score them.',
+    '(DeepInversion, NaturalInversion), distill it into a student or prune it and fine-tune on them,',
+    'inspect and convert networks, score them.',
     '',
     'Commands:',
     ...formatRows(rows),
     '',
-    'Run natinv <command> --help for its options. Start with: natinv synthesize',
+    'Run natinv <command> --help for its options. Start with: natinv synthesize, then natinv distill --data natinv-out',
     'Exit codes: 0 ok, 1 the command failed, 2 bad command line, 130 interrupted (Ctrl-C).',
     'Environment: NATINV_BACKEND picks the backend; NATINV_DEBUG=1 adds the stack trace to a failure.',
     '',

@@ -18,11 +18,14 @@ import { saveModelFolder } from './model-folder';
 /** Folder inside --out where the student is saved. */
 export const STUDENT_DIR = 'student';
 
-/** Throws a usage error when `backend` cannot train a student (wasm has no convolution weight gradients). */
-export function assertCanTrainStudent(backend: string): void {
+/**
+ * Throws a usage error when `backend` cannot train a network (wasm has no convolution weight
+ * gradients); `command` and `why` say what needed training.
+ */
+export function assertCanTrainStudent(backend: string, command = 'natinv synthesize', why = '--method adi trains a student'): void {
   if (tf.getKernel('Conv2DBackpropFilter', backend) == null) {
     throw new UsageError(
-      `natinv synthesize: --method adi trains a student, and the ${backend} backend cannot train convolutions ` +
+      `${command}: ${why}, and the ${backend} backend cannot train convolutions ` +
         '(no Conv2DBackpropFilter kernel); use --backend tensorflow or cpu.',
     );
   }

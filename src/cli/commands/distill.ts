@@ -1,0 +1,306 @@
+/**
+ * `natinv distill`: knowledge distillation of a teacher into a fresh zoo student on a dataset
+ * folder written by natinv synthesize, with per-epoch progress, test accuracy and checkpoints;
+ * the student is saved as a tfjs model folder plus its PyTorch-named safetensors.
+ */
+import * as fs from 'fs';
+import * as path from 'path';
+import type * as tfl from '@tensorflow/tfjs-layers';
+import { distill } from '../../apps/distill';
+import type { TrainingResult } from '../../apps/loop';
+import { buildZooModel, ZOO, ZOO_ARCHITECTURES, ZooArchitecture } from '../../models/architectures';
+import type { InputNormalization, Teacher } from '../../models/teacher';
+import { deriveSeed } from '../../util/random';
+import { CommandSpec, Options, ParsedArgs, UsageError } from '../args';
+import { BACKEND_OPTION, chooseBackend } from '../backend';
+import { CliIo, EXIT, formatDuration, formatNumber, plural, Reporter } from '../io';
+import { loadModelFolder, modelJsonPath } from '../model-folder';
+import { assertCanTrainStudent } from '../student';
+import { classNamesFor, resolveTeacher, teacherOptions } from '../teacher';
+import {
+  CHECKPOINTS_DIR,
+  checkDataFolder,
+  checkDataShape,
+  checkpointEvery,
+  checkPositive,
+  checkTestFile,
+  clearCheckpoints,
+  datasetTeacher,
+  describeTraining,
+  epochJson,
+  percent,
+  PYTORCH_FILE,
+  prepareOut,
+  readTestSet,
+  readTrainingData,
+  saveTrained,
+  testAccuracy,
+  testOptions,
+  TestSet,
+  trainingOptions,
+  trainingSettings,
+  TrainingProgress,
+  TRAINING_FILE,
+} from '../training';
+
+/** distill's defaults (the common data-free KD recipe), shown in --help. */
+const DEFAULTS = { epochs: 200, batchSize: 128, learningRate: 0.1, weightDecay: 1e-4, schedule: 'cosine from RATE to 0 over the run' };
+const TEMPERATURE = 20;
+
+export const DISTILL: CommandSpec = {
+  name: 'distill',
+  summary: 'Distill a teacher into a student (a fresh zoo network or a model folder) on synthesized images.',
+  description: [
+    'Trains the student to match the teacher on a dataset folder written by natinv synthesize: KL(teacher/T || ' +
+      'student/T) x T^2, SGD with momentum and weight decay, a cosine learning rate, random crop + flip. The teacher ' +
+      'runs in inference mode and is never changed; the images\' target labels are not used.',
+    `The student is saved to --out as a tfjs model folder (model.json + weights.bin, with the teacher's normalization, ` +
+      `loadable by every natinv command) and as ${PYTORCH_FILE} with PyTorch names; ${TRAINING_FILE} records the ` +
+      `settings and every epoch's numbers; ${CHECKPOINTS_DIR}/epoch-NNNN.safetensors are written as it goes.`,
+    'With --test, the student\'s top-1 accuracy on a CIFAR file is measured after every epoch (and the teacher\'s ' +
+      'once, for reference). Ctrl-C stops after the current step and saves the student as trained so far (exit code 130).',
+    'Training needs the tensorflow backend (fast; @tensorflow/tfjs-node) or cpu (pure JavaScript: a ResNet-20 ' +
+      'step takes seconds per image); wasm cannot train convolutions.',
+  ],
+  options: [
+    ...teacherOptions().filter((o) => o.name !== 'taps'),
+    { name: 'data', kind: 'string', value: 'DIR', help: 'Dataset folder written by natinv synthesize: the images to distill on (required).' },
+    {
+      name: 'student-arch',
+      kind: 'string',
+      value: 'ARCH',
+      choices: ZOO_ARCHITECTURES,
+      help: `Zoo architecture of the student, freshly initialised from --seed: ${ZOO_ARCHITECTURES.join(', ')}.`,
+      default: 'resnet20',
+    },
+    {
+      name: 'student',
+      kind: 'string',
+      value: 'MODEL',
+      help:
+        'Train this tfjs model folder (or model.json) as the student instead of a fresh --student-arch: a network of ' +
+        'your own, or an earlier student to distill further. It must take the teacher\'s images and give its classes.',
+      default: 'a fresh --student-arch',
+    },
+    ...trainingOptions(DEFAULTS, '', "the shuffling and augmentation draws and of a fresh student's weights"),
+    { name: 'temperature', kind: 'number', value: 'T', help: 'KD temperature: teacher and student logits are divided by T.', default: String(TEMPERATURE) },
+    ...testOptions('after every epoch'),
+    { name: 'out', kind: 'string', value: 'DIR', help: 'Folder the student is written to (created if needed).', default: 'natinv-student' },
+    { name: 'overwrite', kind: 'flag', help: 'Replace the model an earlier run left in --out (its checkpoints are deleted).' },
+    BACKEND_OPTION,
+    { name: 'json', kind: 'flag', help: 'Print JSON lines on stdout: a start event, one epoch event per epoch and a final summary.' },
+  ],
+  examples: [
+    'natinv distill --data natinv-out --epochs 5 --batch-size 32 --test test_batch.bin.gz --test-limit 1000',
+    'natinv distill --arch resnet56 --weights cifar10_resnet56.safetensors --data run --student-arch resnet20 --out kd-resnet20',
+  ],
+};
+
+/** The student network and what the saved folder should say about it. */
+interface Student {
+  readonly model: tfl.LayersModel;
+  /** For notes: `resnet20 (fresh, seed 0)`, `tfjs model s/model.json`. */
+  readonly description: string;
+  readonly arch?: ZooArchitecture;
+  /** The student's own input normalization (a model folder's metadata); default the teacher's. */
+  readonly normalization?: InputNormalization;
+  readonly featureTaps: readonly string[];
+}
+
+/** Usage errors for a --student that does not exist or is not a tfjs model; returns the model.json path. */
+function checkStudentFolder(text: string, cwd: string, command: string): string {
+  const location = path.resolve(cwd, text);
+  if (!fs.existsSync(location)) throw new UsageError(`${command}: --student ${location} does not exist.`);
+  const json = modelJsonPath(location);
+  if (fs.statSync(location).isDirectory() ? !fs.existsSync(json) : !location.toLowerCase().endsWith('.json')) {
+    throw new UsageError(`${command}: --student ${text} is not a tfjs model folder (model.json + weights.bin) or model.json.`);
+  }
+  return json;
+}
+
+/** Usage error naming a layer that would have no pixels left for images of `shape`. */
+function checkNoEmptyLayer(model: tfl.LayersModel, shape: readonly number[], what: string, command: string): void {
+  for (const layer of model.layers) {
+    const outputs = (Array.isArray(layer.outputShape[0]) ? layer.outputShape : [layer.outputShape]) as Array<Array<number | null>>;
+    if (outputs.some((s) => s.some((d) => d === 0))) {
+      throw new UsageError(
+        `${command}: ${what} cannot take ${shape.join('x')} images: its layer '${layer.name}' shrinks them to nothing; ` +
+          'use an architecture for images this small (resnet20..56) or a dataset of larger images.',
+      );
+    }
+  }
+}
+
+/** A fresh zoo student with the teacher's classes and input size, initialised from the seed. */
+function freshStudent(arch: ZooArchitecture, teacher: Teacher, seed: number, command: string): Student {
+  let model: tfl.LayersModel;
+  try {
+    model = buildZooModel(arch, { numClasses: teacher.numClasses, inputShape: teacher.inputShape, seed: deriveSeed(seed, 'student') });
+  } catch (cause) {
+    throw new Error(`cannot build a ${arch} student for ${teacher.inputShape.join('x')} images: ${(cause as Error).message}`);
+  }
+  try {
+    checkNoEmptyLayer(model, teacher.inputShape, `--student-arch ${arch}`, command);
+  } catch (error) {
+    model.dispose();
+    throw error;
+  }
+  return { model, description: `a fresh ${arch} (seed ${seed})`, arch, featureTaps: ZOO[arch].featureTaps };
+}
+
+/** A student from a tfjs model folder; usage errors when it does not fit the teacher. */
+async function loadStudent(file: string, teacher: Teacher, command: string): Promise<Student> {
+  const { model, metadata } = await loadModelFolder(file);
+  try {
+    const input = model.inputs[0].shape;
+    const output = model.outputs[0].shape;
+    const [th, tw, tc] = teacher.inputShape;
+    if (model.inputs.length !== 1 || input.length !== 4 || input[1] !== th || input[2] !== tw || input[3] !== tc) {
+      throw new UsageError(`${command}: --student ${file} takes [${input.slice(1).join(', ')}] inputs but the teacher's images are ${th}x${tw}x${tc}.`);
+    }
+    if (model.outputs.length !== 1 || output.length !== 2 || output[1] !== teacher.numClasses) {
+      throw new UsageError(`${command}: --student ${file} gives [${output.slice(1).join(', ')}] outputs but the teacher has ${teacher.numClasses} classes.`);
+    }
+  } catch (error) {
+    model.dispose();
+    throw error;
+  }
+  model.trainable = true;
+  const arch = metadata?.arch !== undefined && Object.prototype.hasOwnProperty.call(ZOO, metadata.arch) ? (metadata.arch as ZooArchitecture) : undefined;
+  return { model, description: `tfjs model ${file}`, arch, normalization: metadata?.normalization, featureTaps: metadata?.featureTaps ?? [] };
+}
+
+/** Runs `natinv distill`; returns the exit code. */
+export async function distillCommand(args: ParsedArgs, io: CliIo): Promise<number> {
+  const options = new Options(args.options);
+  const reporter = new Reporter(io, options.flag('json'));
+  const env = io.env ?? process.env;
+  const cwd = io.cwd ?? process.cwd();
+  const now = io.now ?? Date.now;
+  const command = 'natinv distill';
+
+  // Everything the command line alone can tell, before a backend or a network is loaded.
+  const dataText = options.string('data');
+  const dataFolder = checkDataFolder(dataText, cwd, command, 'the images to distill on');
+  const testFile = checkTestFile(options, cwd, command);
+  for (const name of ['lr', 'temperature']) checkPositive(options, name, command);
+  const every = checkpointEvery(options, command);
+  const overwrite = options.flag('overwrite');
+  const outText = options.string('out') ?? 'natinv-student';
+  const out = prepareOut(outText, cwd, overwrite, command);
+  const arch = (options.string('student-arch') ?? 'resnet20') as ZooArchitecture;
+  const studentText = options.string('student');
+  if (studentText !== undefined && options.has('student-arch')) {
+    throw new UsageError(`${command}: give the student either as --student (a tfjs model folder) or as --student-arch (a fresh zoo network), not both.`);
+  }
+  const studentFolder = studentText === undefined ? undefined : checkStudentFolder(studentText, cwd, command);
+  const data = await readTrainingData(dataFolder);
+
+  const backend = await chooseBackend(options.string('backend'), env, reporter);
+  assertCanTrainStudent(backend.name, command, 'distill trains the student');
+  const resolved = await resolveTeacher(options, { command, cwd });
+  const { teacher } = resolved;
+  let student: tfl.LayersModel | undefined;
+  try {
+    checkDataShape(data, teacher, command, dataText as string);
+    const test: TestSet | undefined = testFile === undefined ? undefined : await readTestSet(testFile, options, teacher, command);
+    const classNames = classNamesFor(resolved, undefined, command);
+    const settings = trainingSettings(options);
+    const seed = settings.seed ?? 0;
+    const temperature = options.number('temperature') ?? TEMPERATURE;
+    const epochs = settings.epochs ?? DEFAULTS.epochs;
+    const batchSize = settings.batchSize ?? DEFAULTS.batchSize;
+    const made = studentFolder !== undefined ? await loadStudent(studentFolder, teacher, command) : freshStudent(arch, teacher, seed, command);
+    student = made.model;
+    const studentName = made.arch ?? made.model.name;
+    const { dataset } = data;
+    const source = datasetTeacher(dataset);
+    reporter.note(`distilling ${resolved.description} into ${made.description} (${student.countParams().toLocaleString('en-US')} parameters); backend ${backend.name}; writing to ${out}`);
+    if (source !== undefined && source !== teacher.name) {
+      reporter.note(`note: ${data.folder} was synthesized from ${source}, not from ${teacher.name}.`);
+    }
+    reporter.note(`${describeTraining(epochs, dataset.count, batchSize)}, T ${formatNumber(temperature)}${settings.augmentation === false ? ', no augmentation' : ''}`);
+    let teacherAccuracy: number | undefined;
+    if (test !== undefined) {
+      teacherAccuracy = await testAccuracy(teacher.model, test, teacher, teacher.normalization);
+      reporter.note(`teacher on ${plural(test.count, 'test image')} (${test.what}): ${percent(teacherAccuracy)}`);
+    }
+    const configuration = {
+      command: 'distill',
+      teacher: teacher.name,
+      data: data.folder,
+      images: dataset.count,
+      student: studentFolder ?? null,
+      studentArch: made.arch ?? null,
+      epochs,
+      batchSize,
+      learningRate: settings.learningRate ?? DEFAULTS.learningRate,
+      momentum: settings.momentum ?? 0.9,
+      weightDecay: settings.weightDecay ?? DEFAULTS.weightDecay,
+      temperature,
+      augmentation: settings.augmentation !== false,
+      seed,
+      test: test === undefined ? null : { file: test.file, images: test.count },
+    };
+    reporter.event('start', { ...configuration, backend: backend.name, out });
+
+    if (overwrite) clearCheckpoints(out);
+    const progress = new TrainingProgress(reporter, now, batchSize, Math.ceil(dataset.count / batchSize), 'distill');
+    const started = now();
+    progress.begin();
+    let result: TrainingResult;
+    try {
+      result = await distill({
+        ...settings,
+        teacher,
+        student,
+        images: dataset,
+        temperature,
+        studentNormalization: made.normalization ?? teacher.normalization,
+        testSet: test === undefined ? undefined : { images01: test.images01, labels: test.labels },
+        ...(every > 0 ? { checkpoint: path.join(out, CHECKPOINTS_DIR), checkpointEvery: every } : {}),
+        signal: io.signal,
+        onStep: (report) => progress.step(report),
+        onEpoch: (report) => progress.epoch(report),
+      });
+    } finally {
+      progress.clearLine();
+    }
+    const seconds = (now() - started) / 1000;
+    const last = result.history[result.history.length - 1];
+    const normalization = made.normalization ?? teacher.normalization;
+    const metadata = {
+      name: `${teacher.name}-kd-${studentName}`,
+      ...(made.arch !== undefined ? { arch: made.arch } : {}),
+      normalization: { mean: [...normalization.mean], std: [...normalization.std] },
+      featureTaps: [...made.featureTaps],
+      ...(classNames !== undefined ? { classNames: [...classNames] } : {}),
+    };
+    const summary = {
+      ...configuration,
+      epochsDone: result.history.length,
+      steps: result.steps,
+      aborted: result.aborted,
+      loss: last?.loss ?? null,
+      testAccuracy: result.testAccuracy ?? null,
+      teacherAccuracy: teacherAccuracy ?? null,
+      seconds,
+      history: result.history.map(epochJson),
+    };
+    const files = await saveTrained(student, out, metadata, summary);
+    reporter.event('done', { ...summary, files });
+    reporter.result(`student:  ${files.modelJson} (${studentName}, ${plural(result.history.length, 'epoch')} of distillation in ${formatDuration(seconds * 1000)})`);
+    reporter.result(`pytorch:  ${files.safetensors}`);
+    if (result.testAccuracy !== undefined && test !== undefined) {
+      reporter.result(`test accuracy: student ${percent(result.testAccuracy)}, teacher ${percent(teacherAccuracy)} (${plural(test.count, 'image')}, ${test.what})`);
+    }
+    if (result.aborted) {
+      reporter.note(`stopped after ${plural(result.steps, 'step')} (${plural(result.history.length, 'finished epoch')}); the student trained so far is saved.`);
+      return EXIT.interrupted;
+    }
+    return EXIT.ok;
+  } finally {
+    teacher.model.dispose();
+    student?.dispose();
+  }
+}
