@@ -12,6 +12,7 @@
  * which both networks share; each row also judges `images01` (clipped to [0, 1], what the PNGs
  * hold) under `clipped`, with the fraction of values the clipping moved.
  *
+ *   NATINV_BACKEND=tensorflow npm run bench:outcome -- [--steps 200] ...   (or, by hand:)
  *   npx esbuild bench/outcome.ts --bundle --platform=node --packages=external --outfile=build-tsc/bench/outcome.js
  *   NATINV_BACKEND=tensorflow node build-tsc/bench/outcome.js [--steps 200] [--batch-size 64] [--seeds 0,1,2]
  *     [--methods di,ni] [--real 2000] [--images docs/images] [--no-images]
