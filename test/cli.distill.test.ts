@@ -230,6 +230,17 @@ describe('natinv prune', () => {
     expect(readJson('p8-kd/training.json')).toMatchObject({ fineTuning: { labels: 'teacher', temperature: 4, history: [{ terms: { kd: expect.any(Number) } }] } });
   });
 
+  it('Ctrl-C while fine-tuning saves the network as tuned so far and exits 130', async () => {
+    const controller = new AbortController();
+    const { code, stderr } = await cli(['prune', '--teacher', 't8', '--data', 'd8', '--epochs', '3', '--batch-size', '4', '--out', 'p-stopped'], {
+      signal: controller.signal,
+      onStderr: (text) => text.startsWith('fine-tune epoch 1/3') && controller.abort(),
+    });
+    expect(code).toBe(EXIT.interrupted);
+    expect(stderr).toContain('stopped after 2 steps of fine-tuning (1 finished epoch); the network as tuned so far is saved.');
+    expect(readJson('p-stopped/training.json')).toMatchObject({ aborted: true, fineTuning: { epochsDone: 1, steps: 2 } });
+  });
+
   it('ratio 0 keeps every parameter; --exclude keeps a layer whole; pruning alone runs on wasm', async () => {
     const none = await cli(['prune', '--teacher', 't8', '--ratio', '0', '--out', 'p0', '--json']);
     expect(none.code).toBe(EXIT.ok);

@@ -10,8 +10,11 @@
  *   ADI resume), plus the missing feature taps and the class names here;
  * - inspect, convert, evaluate, merge: test/cli.args.test.ts and test/cli.models.test.ts, plus the
  *   remaining ones here;
- * - distill and prune: test/cli.distill.test.ts.
- * Not reachable from a test machine: --backend tensorflow without @tensorflow/tfjs-node installed.
+ * - distill and prune: test/cli.distill.test.ts;
+ * - a backend that does not start (--backend tensorflow without tfjs-node) and the cpu fallback's
+ *   notes: test/cli.backend.test.ts.
+ * The parser's catch-all for a value given to a flag in convert() cannot be reached: flags never
+ * take that path (parseArgs reports `--json=x` itself).
  */
 import * as fs from 'fs';
 import * as os from 'os';

@@ -40,7 +40,8 @@ async function start(name: BackendName): Promise<void> {
 
 /**
  * Starts the backend a command asked for. `light` commands (inspect, convert) default to cpu
- * instead of trying tfjs-node. An unknown NATINV_BACKEND is a usage error; a
+ * instead of trying tfjs-node; `training` commands (distill, prune) get a fallback note that does
+ * not point at wasm, which cannot train. An unknown NATINV_BACKEND is a usage error; a
  * requested backend that cannot start (tfjs-node not installed) is a runtime error with the fix.
  */
 export async function chooseBackend(
@@ -48,6 +49,7 @@ export async function chooseBackend(
   env: Readonly<Record<string, string | undefined>>,
   reporter: Reporter,
   light = false,
+  training = false,
 ): Promise<ChosenBackend> {
   if (requested !== undefined) {
     await start(requested as BackendName);
@@ -72,8 +74,11 @@ export async function chooseBackend(
   } catch {
     await start('cpu');
     reporter.note(
-      'backend: cpu (pure JavaScript; @tensorflow/tfjs-node is not installed). It is slow: --backend wasm is ' +
-        'many times faster, and installing @tensorflow/tfjs-node faster still.',
+      training
+        ? 'backend: cpu (pure JavaScript; @tensorflow/tfjs-node is not installed). Training on it is slow (seconds per ' +
+            'image and step for a ResNet-20): install @tensorflow/tfjs-node for native speed (wasm cannot train).'
+        : 'backend: cpu (pure JavaScript; @tensorflow/tfjs-node is not installed). It is slow: --backend wasm is ' +
+            'many times faster, and installing @tensorflow/tfjs-node faster still.',
     );
     return { name: 'cpu', reason: 'automatic' };
   }

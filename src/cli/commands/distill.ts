@@ -196,7 +196,7 @@ export async function distillCommand(args: ParsedArgs, io: CliIo): Promise<numbe
   const studentFolder = studentText === undefined ? undefined : checkStudentFolder(studentText, cwd, command);
   const data = await readTrainingData(dataFolder);
 
-  const backend = await chooseBackend(options.string('backend'), env, reporter);
+  const backend = await chooseBackend(options.string('backend'), env, reporter, false, true);
   assertCanTrainStudent(backend.name, command, 'distill trains the student');
   const resolved = await resolveTeacher(options, { command, cwd });
   const { teacher } = resolved;
