@@ -110,6 +110,8 @@ describe('bad command lines exit 2 with one line and no stack trace', () => {
     ['--layout with a dataset folder', ['evaluate', '--teacher', 't8', '--data', 'd8', '--layout', 'cifar100'], /^natinv evaluate: --layout applies to CIFAR files, not to a dataset folder\.$/],
     ['--labels with a dataset folder', ['evaluate', '--teacher', 't8', '--data', 'd8', '--labels', 'coarse'], /^natinv evaluate: --labels applies to CIFAR files, not to a dataset folder\.$/],
     ['--labels with the cifar10 layout', ['evaluate', '--data', 'test.bin', '--labels', 'coarse'], /^natinv evaluate: --labels applies to --layout cifar100\.$/],
+    ['images of another size', ['evaluate', '--teacher', 't8', '--data', 'test.bin'], /^natinv evaluate: t8 takes 8x8x3 images but cifar10 file \S+test\.bin holds 32x32x3\.$/],
+    ['targets beyond the classes', ['evaluate', '--teacher', 't8', '--data', 'd8c10'], /^natinv evaluate: synthesized dataset \S+d8c10 \(targets as labels\) has label 9 but t8 has 4 classes; check --layout\/--labels or the teacher\.$/],
     ['merge of a file', ['merge', 'a-file.txt', '--out', 'x'], /^natinv merge: a-file\.txt is not a folder; give dataset folders\.$/],
   ];
 
@@ -131,8 +133,6 @@ describe('failures exit 1 with the message naming the file', () => {
     ['malformed natinv metadata', ['inspect', 'bad-metadata'], /^natinv inspect: \S+bad-metadata.model\.json: userDefinedMetadata\.natinv is malformed \(it needs name, normalization \{mean, std\}, featureTaps\); fix it or delete the key and pass --mean\/--std\/--taps instead\.$/],
     ['a topology tfjs cannot build', ['inspect', 'bad-topology'], /^natinv inspect: cannot build the model in \S+bad-topology.model\.json: /],
     ['a model that is no image classifier', ['inspect', 'vector'], /^natinv inspect: \S+vector.model\.json: natinv needs an image classifier \(input \[N, H, W, C\], logits \[N, classes\]\); this model takes \[, 5\] and returns \[, 3\]\.$/],
-    ['images of another size', ['evaluate', '--teacher', 't8', '--data', 'test.bin'], /^natinv evaluate: t8 takes 8x8x3 images but cifar10 file \S+test\.bin holds 32x32x3\.$/],
-    ['targets beyond the classes', ['evaluate', '--teacher', 't8', '--data', 'd8c10'], /^natinv evaluate: synthesized dataset \S+d8c10 \(targets as labels\) has label 9 but t8 has 4 classes; check --layout\/--labels or the teacher\.$/],
     ['a dataset without a finished batch', ['evaluate', '--teacher', 't8', '--data', 'empty'], /^natinv evaluate: dataset \S+empty holds no finished batch yet; run natinv synthesize on it first\.$/],
   ];
 

@@ -127,12 +127,12 @@ export async function evaluateCommand(args: ParsedArgs, io: CliIo): Promise<numb
     const data = await readData(file, options, command);
     const [h, w, c] = teacher.inputShape;
     if (data.shape[0] !== h || data.shape[1] !== w || data.shape[2] !== c) {
-      throw new Error(`${teacher.name} takes ${h}x${w}x${c} images but ${data.what} holds ${data.shape.join('x')}.`);
+      throw new UsageError(`${command}: ${teacher.name} takes ${h}x${w}x${c} images but ${data.what} holds ${data.shape.join('x')}.`);
     }
     const maxLabel = data.labels.reduce((a, b) => Math.max(a, b), 0);
     if (maxLabel >= teacher.numClasses) {
-      throw new Error(
-        `${data.what} has label ${maxLabel} but ${teacher.name} has ${teacher.numClasses} classes; check --layout/--labels or the teacher.`,
+      throw new UsageError(
+        `${command}: ${data.what} has label ${maxLabel} but ${teacher.name} has ${teacher.numClasses} classes; check --layout/--labels or the teacher.`,
       );
     }
     const started = Date.now();
