@@ -334,6 +334,13 @@ function parseRow(spec: string): Row {
 }
 
 /** Runs `command`, returning the JSON object on the last line of its stdout or why there is none. */
+/** What a failed child said went wrong: its first error message line, else its last lines. */
+function failureReason(stderr: string): string {
+  const lines = stderr.trim().split('\n');
+  const message = lines.find((line) => /^\s*(\w*Error\b|Aborted\b)|out of memory/i.test(line));
+  return message?.trim() ?? lines.slice(-5).join(' | ');
+}
+
 function runJson(command: string, argv: string[], timeoutS: number, env: NodeJS.ProcessEnv = process.env): Record<string, unknown> {
   const started = Date.now();
   const child = spawnSync(command, argv, { encoding: 'utf8', timeout: timeoutS * 1000, env, maxBuffer: 64 << 20 });
@@ -345,8 +352,7 @@ function runJson(command: string, argv: string[], timeoutS: number, env: NodeJS.
   try {
     return JSON.parse(lines[lines.length - 1]) as Record<string, unknown>;
   } catch {
-    const stderr = (child.stderr ?? '').trim().split('\n').slice(-5).join(' | ');
-    return { error: `exited with ${child.status ?? child.signal} after ${seconds.toFixed(0)} s: ${stderr || child.error?.message}` };
+    return { error: `exited with ${child.status ?? child.signal} after ${seconds.toFixed(0)} s: ${failureReason(child.stderr ?? '') || child.error?.message}` };
   }
 }
 
@@ -418,6 +424,9 @@ async function orchestrate(args: Args): Promise<void> {
   const startedAt = new Date().toISOString();
   const loadBefore = loadNow();
   let torchVersion: unknown;
+  // PyTorch's s/step per row, measured beside the tensorflow rows: the cpu and wasm rows are compared with it too.
+  const torchSeconds = new Map<string, number>();
+  const rowKey = (row: Row): string => `${row.model}:${row.method}:${row.batch}`;
   for (const backend of args.backends) {
     const fast = backend === 'tensorflow';
     // On cpu and wasm: s/step of the cheapest finished row per method, and the cheapest row that ran out of time.
@@ -450,7 +459,9 @@ async function orchestrate(args: Args): Promise<void> {
         natinv = runSlow(args, self, task, finished, overBudget);
       }
       const ours = medianOf(natinv);
-      const theirs = medianOf(pytorch);
+      const measuredTheirs = medianOf(pytorch);
+      if (measuredTheirs != null) torchSeconds.set(rowKey(row), measuredTheirs);
+      const theirs = measuredTheirs ?? torchSeconds.get(rowKey(row));
       rows.push({
         backend,
         ...row,
@@ -460,6 +471,7 @@ async function orchestrate(args: Args): Promise<void> {
         natinv_images_per_s: ours != null ? row.batch / ours : null,
         pytorch_images_per_s: theirs != null ? row.batch / theirs : null,
         load_avg_1_5_15: load,
+        ...(fast || theirs == null ? {} : { pytorch_measured_in: 'the tensorflow row of this run' }),
         ...repeats,
         natinv,
         ...(pytorch == null ? {} : { pytorch }),

@@ -32,7 +32,7 @@ import { MODELS_DIR } from './helpers/shared';
 const STEPS = 3;
 const TOLERANCE = 1e-5;
 
-type Run = { loss: number[]; terms: Array<Record<string, number>> };
+type Run = { loss: number[]; terms: Array<Record<string, number>>; liveTensors: number[] };
 
 async function resnet20(): Promise<Teacher> {
   return loadTeacher({ arch: 'resnet20', weights: path.join(MODELS_DIR, 'cifar10_resnet20.safetensors') });
@@ -44,9 +44,10 @@ async function runMethods(): Promise<{ di: Run; ni: Run }> {
   const record = (run: Run) => (report: StepReport) => {
     run.loss.push(report.loss);
     run.terms.push({ ...report.terms });
+    run.liveTensors.push(tf.memory().numTensors);
   };
-  const di: Run = { loss: [], terms: [] };
-  const ni: Run = { loss: [], terms: [] };
+  const di: Run = { loss: [], terms: [], liveTensors: [] };
+  const ni: Run = { loss: [], terms: [], liveTensors: [] };
   try {
     for await (const batch of deepInversion(teacher, { batchSize: 4, steps: STEPS, seed: 3, onStep: record(di) })) void batch;
     const generator = { latentSize: 32, baseWidth: 16 };
@@ -59,6 +60,8 @@ async function runMethods(): Promise<{ di: Run; ni: Run }> {
 
 function expectSameRun(wasm: Run, cpu: Run): void {
   expect(wasm.loss).toHaveLength(STEPS);
+  // Zero tensor growth per step on wasm too (test/speed.growth.test.ts covers the active backend).
+  expect(wasm.liveTensors).toEqual(wasm.liveTensors.map(() => wasm.liveTensors[0]));
   wasm.loss.forEach((loss, step) => {
     expect(Math.abs(loss - cpu.loss[step]) / Math.abs(cpu.loss[step])).toBeLessThan(TOLERANCE);
     for (const [name, value] of Object.entries(cpu.terms[step])) {
@@ -132,7 +135,7 @@ describe('wasm backend', () => {
     await tf.setBackend(original);
   });
 
-  test('DI and NI steps on wasm match the cpu backend step by step', async () => {
+  test('DI and NI steps on wasm match the cpu backend step by step, with no tensor growth', async () => {
     await useBackend('cpu');
     const cpu = await runMethods();
     await useBackend('wasm');
