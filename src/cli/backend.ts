@@ -20,6 +20,13 @@ export const BACKEND_OPTION: OptionSpec = {
   default: `$${BACKEND_ENV}, else tensorflow when @tensorflow/tfjs-node loads, else cpu`,
 };
 
+/** The --backend option of the commands that only build a model (inspect, convert): cpu is enough. */
+export const MODEL_BACKEND_OPTION: OptionSpec = {
+  ...BACKEND_OPTION,
+  help: 'tfjs backend to build the model on.',
+  default: `$${BACKEND_ENV}, else cpu`,
+};
+
 /** How the backend was chosen, for the run's notes. */
 export interface ChosenBackend {
   readonly name: BackendName;

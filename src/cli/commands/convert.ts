@@ -8,9 +8,8 @@ import * as path from 'path';
 import { writeSafetensorsFile } from '../../io/files';
 import { ZOO, ZOO_ARCHITECTURES } from '../../models/architectures';
 import { exportPytorchWeights } from '../../models/pytorch-weights';
-import { BACKEND_NAMES } from '../../runtime/backend';
 import { CommandSpec, Options, ParsedArgs, UsageError } from '../args';
-import { chooseBackend } from '../backend';
+import { chooseBackend, MODEL_BACKEND_OPTION } from '../backend';
 import { CliIo, EXIT, Reporter } from '../io';
 import { MODEL_JSON, saveModelFolder, WEIGHTS_BIN } from '../model-folder';
 import { classNamesFor, requireFile, resolveTeacher, teacherOptions } from '../teacher';
@@ -41,14 +40,7 @@ export const CONVERT: CommandSpec = {
       kind: 'flag',
       help: "Add each BatchNorm's num_batches_tracked (0) to the .safetensors, for load_state_dict(strict=True) on models that have it.",
     },
-    {
-      name: 'backend',
-      kind: 'string',
-      value: 'NAME',
-      choices: BACKEND_NAMES,
-      help: 'tfjs backend to build the model on.',
-      default: '$NATINV_BACKEND, else cpu',
-    },
+    MODEL_BACKEND_OPTION,
     { name: 'json', kind: 'flag', help: 'Print one JSON object with the written files on stdout.' },
   ],
   examples: [

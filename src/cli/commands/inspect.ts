@@ -2,10 +2,9 @@
  * `natinv inspect`: what natinv sees in a network: its BatchNorm layers (what R_BN matches) and
  * the layers whose outputs can be tapped (feature maps for NaturalInversion's pyramid).
  */
-import { BACKEND_NAMES } from '../../runtime/backend';
 import { tapNetwork } from '../../taps';
 import { CommandSpec, formatRows, Options, ParsedArgs } from '../args';
-import { chooseBackend } from '../backend';
+import { chooseBackend, MODEL_BACKEND_OPTION } from '../backend';
 import { CliIo, EXIT, plural, Reporter } from '../io';
 import { resolveTeacher, teacherOptions } from '../teacher';
 
@@ -19,14 +18,7 @@ export const INSPECT: CommandSpec = {
   positionals: [{ name: 'model', help: 'The network, as --teacher: a bundled name, a tfjs model folder or model.json, or a .safetensors file with --arch.' }],
   options: [
     ...teacherOptions().filter((o) => o.name !== 'taps'),
-    {
-      name: 'backend',
-      kind: 'string',
-      value: 'NAME',
-      choices: BACKEND_NAMES,
-      help: 'tfjs backend to build the model on.',
-      default: '$NATINV_BACKEND, else cpu',
-    },
+    MODEL_BACKEND_OPTION,
     { name: 'json', kind: 'flag', help: 'Print one JSON object on stdout instead of the tables.' },
   ],
   examples: ['natinv inspect cifar10-resnet20', 'natinv inspect --arch resnet34', 'natinv inspect my-model/model.json --json'],
