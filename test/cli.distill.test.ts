@@ -15,7 +15,7 @@ import { readDataset } from '../src/dataset';
 import { parseSafetensors } from '../src/io/safetensors';
 import { CIFAR_NORMALIZATION } from '../src/models/teacher';
 import { tinyNet } from './apps.fixtures';
-import { BACKEND, cliRunner, depthwiseNet, saveTinyFolder, tiny32, writeCifar } from './helpers/cli';
+import { BACKEND, cliRunner, depthwiseNet, expectOneLineError, saveTinyFolder, tiny32, writeCifar } from './helpers/cli';
 import { tinyTeacher } from './helpers/tiny-teacher';
 
 let tmp: string;
@@ -305,12 +305,7 @@ describe('bad distill and prune command lines exit 2 with one line and no stack 
   ];
 
   it.each(cases)('%s', async (_, argv, message) => {
-    const { code, stdout, stderr } = await cli(argv);
-    expect(stderr.trimEnd()).toMatch(message);
-    expect(code).toBe(EXIT.usage);
-    expect(stderr.trim().split('\n')).toHaveLength(1);
-    expect(stderr).not.toMatch(/\n\s+at /);
-    expect(stdout).toBe('');
+    expectOneLineError(await cli(argv), message, EXIT.usage);
   });
 
   it('with --json, a usage error is also a JSON line on stdout', async () => {

@@ -21,7 +21,7 @@ import * as os from 'os';
 import * as path from 'path';
 import { CommandSpec, parseArgs, UsageError } from '../src/cli/args';
 import { EXIT } from '../src/cli/io';
-import { cliRunner, saveTinyFolder, writeCifar } from './helpers/cli';
+import { cliRunner, expectOneLineError, saveTinyFolder, writeCifar } from './helpers/cli';
 import { tinyTeacher } from './helpers/tiny-teacher';
 
 const ROOT = path.resolve(__dirname, '..');
@@ -116,12 +116,7 @@ describe('bad command lines exit 2 with one line and no stack trace', () => {
   ];
 
   it.each(cases)('%s', async (_, argv, message) => {
-    const { code, stdout, stderr } = await cli(argv);
-    expect(stderr.trimEnd()).toMatch(message);
-    expect(code).toBe(EXIT.usage);
-    expect(stderr.trim().split('\n')).toHaveLength(1);
-    expect(stderr).not.toMatch(/\n\s+at /);
-    expect(stdout).toBe('');
+    expectOneLineError(await cli(argv), message, EXIT.usage);
   });
 });
 

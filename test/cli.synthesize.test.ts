@@ -11,46 +11,12 @@ import { batchFilePath, batchGridPath, batchImagesPath } from '../src/dataset/fo
 import { CIFAR10_CLASSES } from '../src/io/cifar';
 import { decodePng } from '../src/io/png';
 import { EXIT } from '../src/cli/io';
-import { run } from '../src/cli/run';
 import { QUICK_DEFAULTS } from '../src/cli/commands/synthesize';
 import type { BackendName } from '../src/runtime/backend';
-
-// The suite's backend (cpu unless NATINV_BACKEND says otherwise), used by every command here.
-const BACKEND = process.env.NATINV_BACKEND ?? 'cpu';
-
-interface Captured {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-interface CliOptions {
-  env?: Record<string, string | undefined>;
-  cwd?: string;
-  signal?: AbortSignal;
-  onStderr?: (text: string) => void;
-}
-
-/** Runs the CLI in-process on the cpu backend with captured output. */
-async function cli(argv: string[], options: CliOptions = {}): Promise<Captured> {
-  let stdout = '';
-  let stderr = '';
-  const code = await run(argv, {
-    stdout: { write: (t: string) => (stdout += t) },
-    stderr: {
-      write: (t: string) => {
-        stderr += t;
-        options.onStderr?.(t);
-      },
-    },
-    env: options.env ?? { NATINV_BACKEND: BACKEND },
-    cwd: options.cwd ?? tmp,
-    signal: options.signal,
-  });
-  return { code, stdout, stderr };
-}
+import { BACKEND, cliRunner } from './helpers/cli';
 
 let tmp: string;
+const cli = cliRunner(() => tmp);
 beforeAll(() => {
   tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'natinv-cli-synth-'));
 });

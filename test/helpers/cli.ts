@@ -20,8 +20,19 @@ export interface Captured {
 
 export interface CliOptions {
   env?: Record<string, string | undefined>;
+  /** Working directory of this call instead of the runner's. */
+  cwd?: string;
   signal?: AbortSignal;
   onStderr?: (text: string) => void;
+}
+
+/** A refused command line: its exit code, one line on stderr matching `message`, no stack trace, nothing on stdout. */
+export function expectOneLineError(result: Captured, message: RegExp, code: number): void {
+  expect(result.stderr.trimEnd()).toMatch(message);
+  expect(result.code).toBe(code);
+  expect(result.stderr.trim().split('\n')).toHaveLength(1);
+  expect(result.stderr).not.toMatch(/\n\s+at /);
+  expect(result.stdout).toBe('');
 }
 
 /** A runner of the CLI in-process, in the folder `cwd()` returns, with captured output. */
@@ -38,7 +49,7 @@ export function cliRunner(cwd: () => string): (argv: string[], options?: CliOpti
         },
       },
       env: options.env ?? { NATINV_BACKEND: BACKEND },
-      cwd: cwd(),
+      cwd: options.cwd ?? cwd(),
       signal: options.signal,
     });
     return { code, stdout, stderr };
