@@ -21,7 +21,8 @@ export const EVALUATE: CommandSpec = {
   description: [
     'A CIFAR file holds records of label byte(s) + 3072 pixel bytes (planes R, G, B), plain or gzip; images are ' +
       "normalized with the teacher's mean/std. A dataset folder (from natinv synthesize) is read whole; its accuracy " +
-      'says how often the network classifies the synthesized images as the classes they were made for.',
+      'says how often the network classifies the synthesized images, as their PNGs hold them (clipped to [0, 1]), ' +
+      'as the classes they were made for.',
   ],
   options: [
     ...teacherOptions().filter((o) => o.name !== 'taps'),
