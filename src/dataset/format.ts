@@ -194,8 +194,9 @@ export function validateBatch(batch: SynthesizedBatch, where: string): void {
     }
   }
   const { mean, std } = batch.normalization ?? {};
-  const perChannel = (v: unknown) => Array.isArray(v) && v.length === channels && v.every((x) => typeof x === 'number' && Number.isFinite(x));
-  if (!perChannel(mean) || !perChannel(std) || !std!.every((x) => x > 0)) {
+  const perChannel = (v: unknown): v is number[] =>
+    Array.isArray(v) && v.length === channels && v.every((x) => typeof x === 'number' && Number.isFinite(x));
+  if (!perChannel(mean) || !perChannel(std) || !std.every((x) => x > 0)) {
     fail(`normalization must be { mean, std } with ${channels} finite numbers each (std positive), got ${JSON.stringify(batch.normalization)}.`);
   }
   const perImage: Array<[string, unknown, 'Int32Array' | 'Float32Array']> = [
