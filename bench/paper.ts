@@ -9,7 +9,7 @@
  * fine-tuned on them. Plus DI's continual-learning protocol with its two bounds.
  *
  *   npm run bench:paper -- --scale quick|cpu|paper [--images N] [--steps S] [--batch-size B]
- *     [--kd-epochs E] [--kd-batch-size B] [--finetune-epochs E] [--finetune-batch-size B]
+ *     [--kd-epochs E] [--kd-repeats N] [--kd-batch-size B] [--finetune-epochs E] [--finetune-batch-size B]
  *     [--prune-ratios 0.5,0.7,0.9] [--rows di,adi,ni,ni-adi,g,g-ftp,g-acs,real,noise,continual]
  *     [--seed 0] [--test-limit N] [--prune-test-limit N] [--reference N] [--pr-samples N]
  *     [--adi-round-steps N] [--continual-new N] [--continual-images N] [--continual-epochs E]
@@ -68,6 +68,8 @@ interface Settings {
   steps: number;
   batchSize: number;
   kdEpochs: number;
+  /** Students distilled per row (different initializations and shuffles): the spread of KD accuracy. */
+  kdRepeats: number;
   kdBatchSize: number;
   finetuneEpochs: number;
   finetuneBatchSize: number;
@@ -96,26 +98,26 @@ interface Settings {
 const PRESETS: Record<Settings['scale'], Omit<Settings, 'scale' | 'rows' | 'seed' | 'work' | 'out'>> = {
   // A smoke run of a few minutes: every code path, meaningless numbers.
   quick: {
-    images: 32, steps: 5, batchSize: 32, kdEpochs: 1, kdBatchSize: 32, finetuneEpochs: 1, finetuneBatchSize: 32,
+    images: 32, steps: 5, batchSize: 32, kdEpochs: 1, kdRepeats: 1, kdBatchSize: 32, finetuneEpochs: 1, finetuneBatchSize: 32,
     pruneRatios: [0.5, 0.7, 0.9], testLimit: 500, pruneTestLimit: 200, reference: 500, prSamples: 500, adiRoundSteps: 0,
     continualNew: 16, continualImages: 32, continualEpochs: 1,
   },
   // About an hour on two CPU cores with the tensorflow backend (docs/results.md).
   cpu: {
-    images: 256, steps: 80, batchSize: 64, kdEpochs: 15, kdBatchSize: 64, finetuneEpochs: 2, finetuneBatchSize: 64,
+    images: 256, steps: 80, batchSize: 64, kdEpochs: 15, kdRepeats: 1, kdBatchSize: 64, finetuneEpochs: 2, finetuneBatchSize: 64,
     pruneRatios: [0.5, 0.7, 0.9], testLimit: 10000, pruneTestLimit: 2000, reference: 2000, prSamples: 2000, adiRoundSteps: 0,
     continualNew: 200, continualImages: 128, continualEpochs: 3,
   },
   // The papers' CIFAR-10 settings (DESIGN.md section 3), for a GPU machine.
   paper: {
-    images: 256000, steps: 2000, batchSize: 256, kdEpochs: 200, kdBatchSize: 128, finetuneEpochs: 20, finetuneBatchSize: 128,
+    images: 256000, steps: 2000, batchSize: 256, kdEpochs: 200, kdRepeats: 1, kdBatchSize: 128, finetuneEpochs: 20, finetuneBatchSize: 128,
     pruneRatios: [0.5, 0.7, 0.9], testLimit: 10000, pruneTestLimit: 10000, reference: 10000, prSamples: 10000, adiRoundSteps: 50,
     continualNew: 5000, continualImages: 25600, continualEpochs: 30,
   },
 };
 
 const USAGE =
-  'usage: --scale quick|cpu|paper [--images N] [--steps S] [--batch-size B] [--kd-epochs E] [--kd-batch-size B] ' +
+  'usage: --scale quick|cpu|paper [--images N] [--steps S] [--batch-size B] [--kd-epochs E] [--kd-repeats N] [--kd-batch-size B] ' +
   '[--finetune-epochs E] [--finetune-batch-size B] [--prune-ratios 0.5,0.7,0.9] [--rows ' + ROWS.join(',') + '] [--seed 0] ' +
   '[--test-limit N] [--prune-test-limit N] [--reference N] [--pr-samples N] [--adi-round-steps N] [--continual-new N] ' +
   '[--continual-images N] [--continual-epochs E] [--work DIR] [--out FILE]';
@@ -135,7 +137,7 @@ function parseArgs(argv: string[], root: string): Settings {
   const scale = scaleFlag as Settings['scale'];
   const s: Settings = { scale, ...PRESETS[scale], rows: [...ROWS], seed: 0, work: path.join(root, 'build-tsc', 'paper-work', scale), out: undefined };
   const numbers: Record<string, keyof Settings> = {
-    '--images': 'images', '--steps': 'steps', '--batch-size': 'batchSize', '--kd-epochs': 'kdEpochs', '--kd-batch-size': 'kdBatchSize',
+    '--images': 'images', '--steps': 'steps', '--batch-size': 'batchSize', '--kd-epochs': 'kdEpochs', '--kd-repeats': 'kdRepeats', '--kd-batch-size': 'kdBatchSize',
     '--finetune-epochs': 'finetuneEpochs', '--finetune-batch-size': 'finetuneBatchSize', '--test-limit': 'testLimit',
     '--prune-test-limit': 'pruneTestLimit', '--reference': 'reference', '--pr-samples': 'prSamples',
     '--continual-new': 'continualNew', '--continual-images': 'continualImages', '--continual-epochs': 'continualEpochs',
@@ -431,21 +433,24 @@ async function measureRow(row: Exclude<RowKey, 'continual'>, ctx: Context, realS
     return { ...judged, clipped: judgedClipped };
   });
 
-  const kd = await stage(file, 'kd', { ...base, epochs: s.kdEpochs, batchSize: s.kdBatchSize, testLimit: s.testLimit }, ctx, async () => {
-    const student = buildZooModel('resnet20', { seed: deriveSeed(s.seed, 'kd-student') });
-    const result = await distill({
-      teacher: ctx.teacher,
-      student,
-      images: batches,
-      epochs: s.kdEpochs,
-      batchSize: s.kdBatchSize,
-      seed: deriveSeed(s.seed, 'kd'),
-      onEpoch: (r) => ctx.log(`${row}: KD epoch ${r.epoch}/${r.epochs} loss ${r.loss.toFixed(3)} (${r.seconds.toFixed(0)} s)`),
+  // Repeat 0 is the row's KD result; further repeats (--kd-repeats) only measure its spread.
+  const distillOnce = (repeat: number) =>
+    stage(file, repeat === 0 ? 'kd' : `kd-repeat-${repeat}`, { ...base, epochs: s.kdEpochs, batchSize: s.kdBatchSize, testLimit: s.testLimit }, ctx, async () => {
+      const student = buildZooModel('resnet20', { seed: repeat === 0 ? deriveSeed(s.seed, 'kd-student') : deriveSeed(s.seed, 'kd-student', repeat) });
+      const result = await distill({
+        teacher: ctx.teacher,
+        student,
+        images: batches,
+        epochs: s.kdEpochs,
+        batchSize: s.kdBatchSize,
+        seed: repeat === 0 ? deriveSeed(s.seed, 'kd') : deriveSeed(s.seed, 'kd', repeat),
+        onEpoch: (r) => ctx.log(`${row}: KD${repeat === 0 ? '' : ` repeat ${repeat}`} epoch ${r.epoch}/${r.epochs} loss ${r.loss.toFixed(3)} (${r.seconds.toFixed(0)} s)`),
+      });
+      const accuracy = await testAccuracy(student, ctx.tests);
+      student.dispose();
+      return { ...accuracy, steps: result.steps, finalLoss: round(result.history[result.history.length - 1].loss) };
     });
-    const accuracy = await testAccuracy(student, ctx.tests);
-    student.dispose();
-    return { ...accuracy, steps: result.steps, finalLoss: round(result.history[result.history.length - 1].loss) };
-  });
+  const kd = await distillOnce(0);
 
   const pruning: Record<string, unknown> = {};
   for (const ratio of s.pruneRatios) {
@@ -470,7 +475,16 @@ async function measureRow(row: Exclude<RowKey, 'continual'>, ctx: Context, realS
       },
     );
   }
-  return { row, name: ROW_NAMES[row], images: count, synthesisSeconds, ...metrics, kd, pruning };
+  const repeats = [kd];
+  for (let repeat = 1; repeat < s.kdRepeats; repeat++) repeats.push(await distillOnce(repeat));
+  const spread = (key: 'lossless' | 'jpeg') => {
+    const values = repeats.map((r) => (r as Record<string, number>)[key]);
+    const mean = values.reduce((a, b) => a + b, 0) / values.length;
+    const sd = values.length < 2 ? 0 : Math.sqrt(values.reduce((a, b) => a + (b - mean) ** 2, 0) / (values.length - 1));
+    return { values, mean: round(mean, 2), sd: round(sd, 2) };
+  };
+  const kdRepeats = s.kdRepeats > 1 ? { lossless: spread('lossless'), jpeg: spread('jpeg') } : undefined;
+  return { row, name: ROW_NAMES[row], images: count, synthesisSeconds, ...metrics, kd, kdRepeats, pruning };
 }
 
 // ---------------------------------------------------------------------------------------------
