@@ -26,6 +26,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
 import { continualLearning, cosineRate, distill, extendClassifier, fineTune, pruneFilters, studentTrainer } from '../src/apps';
 import { finishedBatches, readDataset, synthesizeToFolder } from '../src/dataset';
+import { canonicalJson } from '../src/dataset/configuration';
 import { CIFAR10_CLASSES } from '../src/io/cifar';
 import { embedFeatures, featureStatistics, Features, FeatureStatistics, synthesizedImages } from '../src/metrics';
 import { classProbabilities, topOne } from '../src/metrics/predictions';
@@ -318,7 +319,8 @@ async function synthesizedRow(row: SynthesizedRow, ctx: Context): Promise<{ batc
     // ADI runs its batches in order with a learning student: a partial run cannot resume, redo it.
     const found = await finishedBatches(folder).catch(() => ({ finished: [] as number[] }));
     const manifest = await readJson<{ configuration?: unknown }>(path.join(folder, 'manifest.json')).catch(() => undefined);
-    const same = JSON.stringify(manifest?.configuration) === JSON.stringify(configuration);
+    // The manifest stores the configuration with sorted keys.
+    const same = JSON.stringify(canonicalJson(manifest?.configuration)) === JSON.stringify(canonicalJson(configuration));
     if (!same || found.finished.length < batches) {
       if (found.finished.length > 0) ctx.log(`${row}: ${found.finished.length}/${batches} batches of an unfinished or different ADI run; ADI cannot resume, starting over`);
       await fs.promises.rm(folder, { recursive: true, force: true });
