@@ -24,25 +24,15 @@ import * as os from 'os';
 import * as path from 'path';
 import * as tf from '@tensorflow/tfjs-core';
 import { CIFAR10_CLASSES } from '../src/io/cifar';
-import { readCifarFile } from '../src/io/files';
 import { imageGrid } from '../src/io/grid';
 import { encodePng } from '../src/io/png';
-import {
-  Accuracy,
-  embedFeatures,
-  evaluate,
-  FeatureStatistics,
-  featureStatistics,
-  frechetDistanceTerms,
-  synthesizedImages,
-  verifierAccuracy,
-} from '../src/metrics';
+import { embedFeatures, featureStatistics, synthesizedImages } from '../src/metrics';
 import { findPackageRoot } from '../src/models/assets';
-import type { Teacher } from '../src/models/teacher';
 import { loadBundledTeacher, loadTeacher } from '../src/models/zoo';
 import { useBackend } from '../src/runtime/backend';
-import { normalize, SynthesizedBatch } from '../src/synthesis/batch';
+import type { SynthesizedBatch } from '../src/synthesis/batch';
 import { deepInversion, naturalInversion } from '../src/synthesis/methods';
+import { judgeImages, normalizedSlice, positive, readCifar10, round, sharedDir } from './common';
 
 const METHODS = { di: 'deepInversion', ni: 'naturalInversion' } as const;
 type MethodKey = keyof typeof METHODS;
@@ -54,12 +44,6 @@ interface Args {
   methods: MethodKey[];
   real: number;
   images: string | undefined;
-}
-
-function positive(flag: string, value: string): number {
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < 1) throw new Error(`${flag} must be a positive integer, got ${value}.`);
-  return n;
 }
 
 function parseArgs(argv: string[]): Args {
@@ -94,30 +78,6 @@ function parseArgs(argv: string[]): Args {
   return args;
 }
 
-const percent = (a: Accuracy): number => Number((100 * a.accuracy).toFixed(2));
-const round = (x: number, digits = 4): number => Number(x.toFixed(digits));
-
-/** Verifier metrics of normalized images with their targets. */
-async function judge(
-  teacher: Teacher,
-  verifier: Teacher,
-  images: tf.Tensor4D,
-  targets: Int32Array,
-  reference: FeatureStatistics,
-): Promise<{ teacherAccuracy: number; verifierAccuracy: number; fd: number; fdMeanTerm: number; fdCovarianceTerm: number }> {
-  const teacherAccuracy = percent(await evaluate(teacher, { images, labels: targets }));
-  const verifierResult = percent(await verifierAccuracy(verifier, images, targets));
-  const features = await embedFeatures(verifier, images, { layer: verifier.featureTaps[0] });
-  const terms = frechetDistanceTerms(featureStatistics(features), reference);
-  return {
-    teacherAccuracy,
-    verifierAccuracy: verifierResult,
-    fd: round(terms.distance),
-    fdMeanTerm: round(terms.meanTerm),
-    fdCovarianceTerm: round(terms.covarianceTerm),
-  };
-}
-
 async function writeGrid(batch: SynthesizedBatch, file: string): Promise<void> {
   const [count, height, width] = batch.shape;
   const grid = imageGrid(batch.images01, count, height, width, {
@@ -137,7 +97,7 @@ async function main(): Promise<void> {
   const started = Date.now();
   const backend = await useBackend();
   const root = await findPackageRoot();
-  const shared = process.env.NATINV_SHARED_DIR ?? path.resolve(root, '../shared');
+  const shared = sharedDir(root);
   const teacher = await loadBundledTeacher('cifar10-resnet20');
   const verifier = await loadTeacher({ arch: 'resnet56', weights: path.join(shared, 'models', 'cifar10_resnet56.safetensors') });
   if (JSON.stringify(verifier.normalization) !== JSON.stringify(teacher.normalization)) {
@@ -149,10 +109,8 @@ async function main(): Promise<void> {
   // Reference statistics: the first `real` test images, and further slices of batch size as a floor.
   const realFile = path.join(shared, 'data', 'cifar10-jpeg', 'test_batch.bin.gz');
   const floorSlices = 3;
-  const set = await readCifarFile(realFile, { layout: 'cifar10', limit: args.real + floorSlices * args.batchSize });
-  const pixels = 32 * 32 * 3;
-  const slice = (start: number, count: number): tf.Tensor4D =>
-    tf.tidy(() => normalize(tf.tensor4d(set.images.subarray(start * pixels, (start + count) * pixels), [count, 32, 32, 3]), teacher.normalization));
+  const set = await readCifar10(realFile, args.real + floorSlices * args.batchSize);
+  const slice = (start: number, count: number): tf.Tensor4D => normalizedSlice(set, teacher.normalization, start, count);
   const realImages = slice(0, args.real);
   const realFeatures = await embedFeatures(verifier, realImages, { layer });
   realImages.dispose();
@@ -164,14 +122,14 @@ async function main(): Promise<void> {
     const start = args.real + s * args.batchSize;
     const images = slice(start, args.batchSize);
     const labels = set.labels.subarray(start, start + args.batchSize);
-    rows.push({ method: 'real test images', seed: null, images: `${start}..${start + args.batchSize - 1}`, ...(await judge(teacher, verifier, images, labels, reference)) });
+    rows.push({ method: 'real test images', seed: null, images: `${start}..${start + args.batchSize - 1}`, ...(await judgeImages(teacher, verifier, images, labels, reference)) });
     images.dispose();
   }
   for (const seed of args.seeds) {
     // N(0, 1) in the normalized space: DeepInversion's starting point. Targets cycle the classes.
     const images = tf.randomNormal([args.batchSize, 32, 32, 3], 0, 1, 'float32', seed + 1) as tf.Tensor4D;
     const targets = Int32Array.from({ length: args.batchSize }, (_, i) => i % teacher.numClasses);
-    rows.push({ method: 'gaussian noise N(0,1)', seed, ...(await judge(teacher, verifier, images, targets, reference)) });
+    rows.push({ method: 'gaussian noise N(0,1)', seed, ...(await judgeImages(teacher, verifier, images, targets, reference)) });
     images.dispose();
   }
   log('noise and real rows done');
@@ -200,10 +158,10 @@ async function main(): Promise<void> {
       if (batch === undefined) throw new Error(`${METHODS[key]} yielded no batch.`);
       const seconds = (Date.now() - runStarted) / 1000;
       const { images, labels } = synthesizedImages([batch], teacher.normalization);
-      const judged = await judge(teacher, verifier, images, labels, reference);
+      const judged = await judgeImages(teacher, verifier, images, labels, reference);
       images.dispose();
       const clipped = synthesizedImages([batch], teacher.normalization, { clipped: true });
-      const judgedClipped = await judge(teacher, verifier, clipped.images, labels, reference);
+      const judgedClipped = await judgeImages(teacher, verifier, clipped.images, labels, reference);
       clipped.images.dispose();
       const { mean: m, std: sd } = teacher.normalization;
       // Values the clipping moved (the mapping itself is float32 on the backend, hence the slack).
