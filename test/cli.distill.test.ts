@@ -15,7 +15,7 @@ import { readDataset } from '../src/dataset';
 import { parseSafetensors } from '../src/io/safetensors';
 import { CIFAR_NORMALIZATION } from '../src/models/teacher';
 import { tinyNet } from './apps.fixtures';
-import { BACKEND, cliRunner, depthwiseNet, expectOneLineError, saveTinyFolder, tiny32, writeCifar } from './helpers/cli';
+import { BACKEND, cliRunner, depthwiseNet, expectFailure, expectOneLineError, saveTinyFolder, tiny32, writeCifar } from './helpers/cli';
 import { tinyTeacher } from './helpers/tiny-teacher';
 
 let tmp: string;
@@ -323,11 +323,7 @@ describe('distill and prune failures exit 1 with the message', () => {
   ];
 
   it.each(cases)('%s', async (_, argv, message) => {
-    const { code, stdout, stderr } = await cli(argv);
-    expect(stderr.trimEnd()).toMatch(message);
-    expect(code).toBe(EXIT.failure);
-    expect(stderr).not.toMatch(/\n\s+at /);
-    expect(stdout).toBe('');
+    expectFailure(await cli(argv), message);
   });
 });
 

@@ -21,7 +21,7 @@ import * as os from 'os';
 import * as path from 'path';
 import { CommandSpec, parseArgs, UsageError } from '../src/cli/args';
 import { EXIT } from '../src/cli/io';
-import { cliRunner, expectOneLineError, saveTinyFolder, writeCifar } from './helpers/cli';
+import { cliRunner, expectFailure, expectOneLineError, saveTinyFolder, writeCifar } from './helpers/cli';
 import { tinyTeacher } from './helpers/tiny-teacher';
 
 const ROOT = path.resolve(__dirname, '..');
@@ -132,10 +132,6 @@ describe('failures exit 1 with the message naming the file', () => {
   ];
 
   it.each(cases)('%s', async (_, argv, message) => {
-    const { code, stdout, stderr } = await cli(argv);
-    expect(stderr.trimEnd()).toMatch(message);
-    expect(code).toBe(EXIT.failure);
-    expect(stderr).not.toMatch(/\n\s+at /);
-    expect(stdout).toBe('');
+    expectFailure(await cli(argv), message);
   });
 });

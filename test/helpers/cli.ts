@@ -5,6 +5,7 @@
 import * as fs from 'fs';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { saveModelFolder } from '../../src/cli/model-folder';
+import { EXIT } from '../../src/cli/io';
 import { run } from '../../src/cli/run';
 import { CIFAR_NORMALIZATION } from '../../src/models/teacher';
 import { Random } from '../../src/util/random';
@@ -31,6 +32,14 @@ export function expectOneLineError(result: Captured, message: RegExp, code: numb
   expect(result.stderr.trimEnd()).toMatch(message);
   expect(result.code).toBe(code);
   expect(result.stderr.trim().split('\n')).toHaveLength(1);
+  expect(result.stderr).not.toMatch(/\n\s+at /);
+  expect(result.stdout).toBe('');
+}
+
+/** A failed command (exit 1): stderr matching `message`, no stack trace, nothing on stdout. */
+export function expectFailure(result: Captured, message: RegExp): void {
+  expect(result.stderr.trimEnd()).toMatch(message);
+  expect(result.code).toBe(EXIT.failure);
   expect(result.stderr).not.toMatch(/\n\s+at /);
   expect(result.stdout).toBe('');
 }
