@@ -80,7 +80,10 @@ export function naturalAblation(
   const steps = options.steps ?? (manyClasses ? 4000 : 2000);
   const parts = { ftp: options.ftp, acs: options.acs };
   return runBatches(teacher, ablationName(parts), { ...options, steps, batchSize }, (index, labels) => ({
-    source: ablatedSource(naturalSource({ teacher, batchSize, labels, seed: deriveSeed(seed, 'source', index), generator: options.generator }), parts),
+    source: ablatedSource(
+      naturalSource({ teacher, batchSize, labels, seed: deriveSeed(seed, 'source', index), generator: options.generator }),
+      parts,
+    ),
     synthesis: { objective, augmentation },
   }));
 }

@@ -43,7 +43,8 @@ function parseArgs(argv: string[]): Args {
       i++;
     } else if (argv[i] === '--batch-size' && value !== undefined) {
       args.batchSize = Number(value);
-      if (!Number.isInteger(args.batchSize) || args.batchSize < 1) throw new Error(`--batch-size must be a positive integer, got ${value}.`);
+      if (!Number.isInteger(args.batchSize) || args.batchSize < 1)
+        throw new Error(`--batch-size must be a positive integer, got ${value}.`);
       i++;
     } else {
       throw new Error(`unknown argument ${argv[i]}; usage: [--teachers resnet20,resnet32] [--batch-size 500]`);
@@ -74,7 +75,9 @@ async function main(): Promise<void> {
   const args = parseArgs(process.argv.slice(2));
   const backend = await useBackend();
   const shared = process.env.NATINV_SHARED_DIR ?? path.resolve(await findPackageRoot(), '../shared');
-  const sets = await Promise.all(DATASETS.map(async (d) => ({ ...d, set: await readCifarFile(path.join(shared, d.file), { layout: 'cifar10' }) })));
+  const sets = await Promise.all(
+    DATASETS.map(async (d) => ({ ...d, set: await readCifarFile(path.join(shared, d.file), { layout: 'cifar10' }) })),
+  );
   const results = [];
   for (const arch of args.teachers) {
     const weights = path.join(shared, 'models', `cifar10_${arch}.safetensors`);

@@ -54,7 +54,9 @@ export async function readCifar10(file: string, limit?: number): Promise<HostSet
 
 /** Images `start .. start + count - 1` of a host set, normalized for a network (caller disposes). */
 export function normalizedSlice(set: HostSet, normalization: InputNormalization, start = 0, count = set.count - start): tf.Tensor4D {
-  return tf.tidy(() => normalize(tf.tensor4d(set.images01.subarray(start * PIXELS, (start + count) * PIXELS), [count, 32, 32, 3]), normalization));
+  return tf.tidy(() =>
+    normalize(tf.tensor4d(set.images01.subarray(start * PIXELS, (start + count) * PIXELS), [count, 32, 32, 3]), normalization),
+  );
 }
 
 /** What the verifier says of a set of images with their targets. */
@@ -96,7 +98,8 @@ export async function judgeImages(
   };
   if (options.realFeatures !== undefined) {
     const cap = options.precisionRecallSamples ?? Infinity;
-    const head = (f: Features): Features => (f.count <= cap ? f : { data: f.data.subarray(0, cap * f.dimension), count: cap, dimension: f.dimension });
+    const head = (f: Features): Features =>
+      f.count <= cap ? f : { data: f.data.subarray(0, cap * f.dimension), count: cap, dimension: f.dimension };
     const pr = precisionRecall(head(options.realFeatures), head(features), { k: 3 });
     judgement.precision = round(pr.precision);
     judgement.recall = round(pr.recall);

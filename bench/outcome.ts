@@ -122,7 +122,12 @@ async function main(): Promise<void> {
     const start = args.real + s * args.batchSize;
     const images = slice(start, args.batchSize);
     const labels = set.labels.subarray(start, start + args.batchSize);
-    rows.push({ method: 'real test images', seed: null, images: `${start}..${start + args.batchSize - 1}`, ...(await judgeImages(teacher, verifier, images, labels, reference)) });
+    rows.push({
+      method: 'real test images',
+      seed: null,
+      images: `${start}..${start + args.batchSize - 1}`,
+      ...(await judgeImages(teacher, verifier, images, labels, reference)),
+    });
     images.dispose();
   }
   for (const seed of args.seeds) {

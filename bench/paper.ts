@@ -39,7 +39,19 @@ import { denormalize, SynthesizedBatch } from '../src/synthesis/batch';
 import { deepInversion, naturalInversion } from '../src/synthesis/methods';
 import { deriveSeed } from '../src/util/random';
 import { naturalAblation } from './ablation';
-import { HostSet, judgeImages, machine, normalizedSlice, percent, positive, readCifar10, readJson, round, sharedDir, writeJsonAtomic } from './common';
+import {
+  HostSet,
+  judgeImages,
+  machine,
+  normalizedSlice,
+  percent,
+  positive,
+  readCifar10,
+  readJson,
+  round,
+  sharedDir,
+  writeJsonAtomic,
+} from './common';
 
 // ---------------------------------------------------------------------------------------------
 // Settings
@@ -99,27 +111,71 @@ interface Settings {
 const PRESETS: Record<Settings['scale'], Omit<Settings, 'scale' | 'rows' | 'seed' | 'work' | 'out'>> = {
   // A smoke run of a few minutes: every code path, meaningless numbers.
   quick: {
-    images: 32, steps: 5, batchSize: 32, kdEpochs: 1, kdRepeats: 1, kdBatchSize: 32, finetuneEpochs: 1, finetuneBatchSize: 32,
-    pruneRatios: [0.5, 0.7, 0.9], testLimit: 500, pruneTestLimit: 200, reference: 500, prSamples: 500, adiRoundSteps: 0,
-    continualNew: 16, continualImages: 32, continualEpochs: 1,
+    images: 32,
+    steps: 5,
+    batchSize: 32,
+    kdEpochs: 1,
+    kdRepeats: 1,
+    kdBatchSize: 32,
+    finetuneEpochs: 1,
+    finetuneBatchSize: 32,
+    pruneRatios: [0.5, 0.7, 0.9],
+    testLimit: 500,
+    pruneTestLimit: 200,
+    reference: 500,
+    prSamples: 500,
+    adiRoundSteps: 0,
+    continualNew: 16,
+    continualImages: 32,
+    continualEpochs: 1,
   },
   // About an hour on two CPU cores with the tensorflow backend (docs/results.md).
   cpu: {
-    images: 256, steps: 80, batchSize: 64, kdEpochs: 15, kdRepeats: 1, kdBatchSize: 64, finetuneEpochs: 2, finetuneBatchSize: 64,
-    pruneRatios: [0.5, 0.7, 0.9], testLimit: 10000, pruneTestLimit: 2000, reference: 2000, prSamples: 2000, adiRoundSteps: 0,
-    continualNew: 200, continualImages: 128, continualEpochs: 3,
+    images: 256,
+    steps: 80,
+    batchSize: 64,
+    kdEpochs: 15,
+    kdRepeats: 1,
+    kdBatchSize: 64,
+    finetuneEpochs: 2,
+    finetuneBatchSize: 64,
+    pruneRatios: [0.5, 0.7, 0.9],
+    testLimit: 10000,
+    pruneTestLimit: 2000,
+    reference: 2000,
+    prSamples: 2000,
+    adiRoundSteps: 0,
+    continualNew: 200,
+    continualImages: 128,
+    continualEpochs: 3,
   },
   // The papers' CIFAR-10 settings (DESIGN.md section 3), for a GPU machine.
   paper: {
-    images: 256000, steps: 2000, batchSize: 256, kdEpochs: 200, kdRepeats: 1, kdBatchSize: 128, finetuneEpochs: 20, finetuneBatchSize: 128,
-    pruneRatios: [0.5, 0.7, 0.9], testLimit: 10000, pruneTestLimit: 10000, reference: 10000, prSamples: 10000, adiRoundSteps: 50,
-    continualNew: 5000, continualImages: 25600, continualEpochs: 30,
+    images: 256000,
+    steps: 2000,
+    batchSize: 256,
+    kdEpochs: 200,
+    kdRepeats: 1,
+    kdBatchSize: 128,
+    finetuneEpochs: 20,
+    finetuneBatchSize: 128,
+    pruneRatios: [0.5, 0.7, 0.9],
+    testLimit: 10000,
+    pruneTestLimit: 10000,
+    reference: 10000,
+    prSamples: 10000,
+    adiRoundSteps: 50,
+    continualNew: 5000,
+    continualImages: 25600,
+    continualEpochs: 30,
   },
 };
 
 const USAGE =
   'usage: --scale quick|cpu|paper [--images N] [--steps S] [--batch-size B] [--kd-epochs E] [--kd-repeats N] [--kd-batch-size B] ' +
-  '[--finetune-epochs E] [--finetune-batch-size B] [--prune-ratios 0.5,0.7,0.9] [--rows ' + ROWS.join(',') + '] [--seed 0] ' +
+  '[--finetune-epochs E] [--finetune-batch-size B] [--prune-ratios 0.5,0.7,0.9] [--rows ' +
+  ROWS.join(',') +
+  '] [--seed 0] ' +
   '[--test-limit N] [--prune-test-limit N] [--reference N] [--pr-samples N] [--adi-round-steps N] [--continual-new N] ' +
   '[--continual-images N] [--continual-epochs E] [--work DIR] [--out FILE]';
 
@@ -136,12 +192,30 @@ function parseArgs(argv: string[], root: string): Settings {
   const scaleFlag = pairs.find(([flag]) => flag === '--scale')?.[1] ?? 'cpu';
   if (!(scaleFlag in PRESETS)) throw new Error(`--scale must be quick, cpu or paper, got ${scaleFlag}.`);
   const scale = scaleFlag as Settings['scale'];
-  const s: Settings = { scale, ...PRESETS[scale], rows: [...ROWS], seed: 0, work: path.join(root, 'build-tsc', 'paper-work', scale), out: undefined };
+  const s: Settings = {
+    scale,
+    ...PRESETS[scale],
+    rows: [...ROWS],
+    seed: 0,
+    work: path.join(root, 'build-tsc', 'paper-work', scale),
+    out: undefined,
+  };
   const numbers: Record<string, keyof Settings> = {
-    '--images': 'images', '--steps': 'steps', '--batch-size': 'batchSize', '--kd-epochs': 'kdEpochs', '--kd-repeats': 'kdRepeats', '--kd-batch-size': 'kdBatchSize',
-    '--finetune-epochs': 'finetuneEpochs', '--finetune-batch-size': 'finetuneBatchSize', '--test-limit': 'testLimit',
-    '--prune-test-limit': 'pruneTestLimit', '--reference': 'reference', '--pr-samples': 'prSamples',
-    '--continual-new': 'continualNew', '--continual-images': 'continualImages', '--continual-epochs': 'continualEpochs',
+    '--images': 'images',
+    '--steps': 'steps',
+    '--batch-size': 'batchSize',
+    '--kd-epochs': 'kdEpochs',
+    '--kd-repeats': 'kdRepeats',
+    '--kd-batch-size': 'kdBatchSize',
+    '--finetune-epochs': 'finetuneEpochs',
+    '--finetune-batch-size': 'finetuneBatchSize',
+    '--test-limit': 'testLimit',
+    '--prune-test-limit': 'pruneTestLimit',
+    '--reference': 'reference',
+    '--pr-samples': 'prSamples',
+    '--continual-new': 'continualNew',
+    '--continual-images': 'continualImages',
+    '--continual-epochs': 'continualEpochs',
   };
   for (const [flag, value] of pairs) {
     if (flag === '--scale') continue;
@@ -163,7 +237,8 @@ function parseArgs(argv: string[], root: string): Settings {
     else if (flag === '--out') s.out = path.resolve(value);
     else throw new Error(`unknown argument ${flag}; ${USAGE}`);
   }
-  if (s.testLimit > 10000 || s.pruneTestLimit > 10000 || s.reference > 10000) throw new Error('the JPEG test set has 10,000 images; --test-limit, --prune-test-limit and --reference must not exceed it.');
+  if (s.testLimit > 10000 || s.pruneTestLimit > 10000 || s.reference > 10000)
+    throw new Error('the JPEG test set has 10,000 images; --test-limit, --prune-test-limit and --reference must not exceed it.');
   return s;
 }
 
@@ -265,7 +340,13 @@ function synthesisConfiguration(row: SynthesizedRow, s: Settings, batches: numbe
   };
 }
 
-function trainerFor(row: SynthesizedRow, ctx: Context, batchIndices: number[], signal: AbortSignal | undefined, onStep: (step: number, batch: number) => void) {
+function trainerFor(
+  row: SynthesizedRow,
+  ctx: Context,
+  batchIndices: number[],
+  signal: AbortSignal | undefined,
+  onStep: (step: number, batch: number) => void,
+) {
   const { settings: s, teacher } = ctx;
   const common = {
     batchIndices,
@@ -322,7 +403,10 @@ async function synthesizedRow(row: SynthesizedRow, ctx: Context): Promise<{ batc
     // The manifest stores the configuration with sorted keys.
     const same = JSON.stringify(canonicalJson(manifest?.configuration)) === JSON.stringify(canonicalJson(configuration));
     if (!same || found.finished.length < batches) {
-      if (found.finished.length > 0) ctx.log(`${row}: ${found.finished.length}/${batches} batches of an unfinished or different ADI run; ADI cannot resume, starting over`);
+      if (found.finished.length > 0)
+        ctx.log(
+          `${row}: ${found.finished.length}/${batches} batches of an unfinished or different ADI run; ADI cannot resume, starting over`,
+        );
       await fs.promises.rm(folder, { recursive: true, force: true });
       for (const key of Object.keys(seconds)) delete seconds[key];
     }
@@ -338,7 +422,8 @@ async function synthesizedRow(row: SynthesizedRow, ctx: Context): Promise<{ batc
     png: false,
     overwrite: true,
     trainer: (indices, signal) => {
-      if (indices.length > 0) ctx.log(`${row}: synthesizing batches ${indices.join(', ')} (${s.steps} steps of ${s.batchSize} images each)`);
+      if (indices.length > 0)
+        ctx.log(`${row}: synthesizing batches ${indices.join(', ')} (${s.steps} steps of ${s.batchSize} images each)`);
       started = Date.now();
       return trainerFor(row, ctx, indices, signal, (step, batch) => {
         if (Date.now() - lastLog > 60000 || step === s.steps) {
@@ -351,7 +436,9 @@ async function synthesizedRow(row: SynthesizedRow, ctx: Context): Promise<{ batc
       seconds[String(batch.index)] = round((Date.now() - started) / 1000, 1);
       started = Date.now();
       fs.writeFileSync(timing, JSON.stringify(seconds));
-      ctx.log(`${row}: batch ${batch.index} written (${progress.done}/${progress.total}), ${seconds[String(batch.index)]} s, teacher-target agreement ${percent(batch.predictions.filter((p, i) => p === batch.targets[i]).length / batch.predictions.length)} %`);
+      ctx.log(
+        `${row}: batch ${batch.index} written (${progress.done}/${progress.total}), ${seconds[String(batch.index)]} s, teacher-target agreement ${percent(batch.predictions.filter((p, i) => p === batch.targets[i]).length / batch.predictions.length)} %`,
+      );
     },
   });
   const dataset = await readDataset(folder, { requireComplete: true });
@@ -377,10 +464,25 @@ function hostBatches(kind: 'real' | 'noise', set: HostSet | undefined, ctx: Cont
     const images01 = Float32Array.from(pixels01.dataSync());
     normalized.dispose();
     pixels01.dispose();
-    const targets = kind === 'real' ? Int32Array.from((set as HostSet).labels.subarray(start, start + count)) : Int32Array.from({ length: count }, (_, i) => (start + i) % 10);
+    const targets =
+      kind === 'real'
+        ? Int32Array.from((set as HostSet).labels.subarray(start, start + count))
+        : Int32Array.from({ length: count }, (_, i) => (start + i) % 10);
     out.push({
-      index, method: kind, seed: s.seed, teacher: ctx.teacher.name, shape: [count, 32, 32, 3], images, normalization, images01, targets,
-      confidence: new Float32Array(count), predictions: new Int32Array(count), loss: NaN, terms: {}, steps: 0,
+      index,
+      method: kind,
+      seed: s.seed,
+      teacher: ctx.teacher.name,
+      shape: [count, 32, 32, 3],
+      images,
+      normalization,
+      images01,
+      targets,
+      confidence: new Float32Array(count),
+      predictions: new Int32Array(count),
+      loss: NaN,
+      terms: {},
+      steps: 0,
     });
   }
   return out;
@@ -392,7 +494,13 @@ function hostBatches(kind: 'real' | 'noise', set: HostSet | undefined, ctx: Cont
 type RowResult = Record<string, unknown>;
 
 /** Runs `work` unless the row file holds its result under the same configuration; saves it. */
-async function stage<T>(file: string, name: string, configuration: Record<string, unknown>, ctx: Context, work: () => Promise<T>): Promise<T> {
+async function stage<T>(
+  file: string,
+  name: string,
+  configuration: Record<string, unknown>,
+  ctx: Context,
+  work: () => Promise<T>,
+): Promise<T> {
   const saved = (await readJson<Record<string, { configuration: unknown; result: T }>>(file)) ?? {};
   const entry = saved[name];
   if (entry !== undefined && JSON.stringify(entry.configuration) === JSON.stringify(configuration)) {
@@ -401,7 +509,11 @@ async function stage<T>(file: string, name: string, configuration: Record<string
   }
   const started = Date.now();
   const result = await work();
-  const withTime = (typeof result === 'object' && result !== null && !Array.isArray(result) ? { ...result, seconds: round((Date.now() - started) / 1000, 1) } : result) as T;
+  const withTime = (
+    typeof result === 'object' && result !== null && !Array.isArray(result)
+      ? { ...result, seconds: round((Date.now() - started) / 1000, 1) }
+      : result
+  ) as T;
   const fresh = (await readJson<Record<string, unknown>>(file)) ?? {};
   fresh[name] = { configuration, result: withTime };
   await writeJsonAtomic(file, fresh);
@@ -417,7 +529,11 @@ async function measureRow(row: Exclude<RowKey, 'continual'>, ctx: Context, realS
   if (row === 'real' || row === 'noise') batches = hostBatches(row, row === 'real' ? await realSet() : undefined, ctx);
   else ({ batches, seconds: synthesisSeconds } = await synthesizedRow(row, ctx));
   const count = batches.reduce((n, b) => n + b.shape[0], 0);
-  const base = { row, images: count, imagesConfiguration: row === 'real' || row === 'noise' ? { seed: s.seed } : synthesisConfiguration(row, s, batches.length) };
+  const base = {
+    row,
+    images: count,
+    imagesConfiguration: row === 'real' || row === 'noise' ? { seed: s.seed } : synthesisConfiguration(row, s, batches.length),
+  };
 
   const metrics = await stage(file, 'metrics', { ...base, reference: s.reference, prSamples: s.prSamples }, ctx, async () => {
     const unclipped = synthesizedImages(batches, ctx.verifier.normalization);
@@ -437,21 +553,32 @@ async function measureRow(row: Exclude<RowKey, 'continual'>, ctx: Context, realS
 
   // Repeat 0 is the row's KD result; further repeats (--kd-repeats) only measure its spread.
   const distillOnce = (repeat: number) =>
-    stage(file, repeat === 0 ? 'kd' : `kd-repeat-${repeat}`, { ...base, epochs: s.kdEpochs, batchSize: s.kdBatchSize, testLimit: s.testLimit }, ctx, async () => {
-      const student = buildZooModel('resnet20', { seed: repeat === 0 ? deriveSeed(s.seed, 'kd-student') : deriveSeed(s.seed, 'kd-student', repeat) });
-      const result = await distill({
-        teacher: ctx.teacher,
-        student,
-        images: batches,
-        epochs: s.kdEpochs,
-        batchSize: s.kdBatchSize,
-        seed: repeat === 0 ? deriveSeed(s.seed, 'kd') : deriveSeed(s.seed, 'kd', repeat),
-        onEpoch: (r) => ctx.log(`${row}: KD${repeat === 0 ? '' : ` repeat ${repeat}`} epoch ${r.epoch}/${r.epochs} loss ${r.loss.toFixed(3)} (${r.seconds.toFixed(0)} s)`),
-      });
-      const accuracy = await testAccuracy(student, ctx.tests);
-      student.dispose();
-      return { ...accuracy, steps: result.steps, finalLoss: round(result.history[result.history.length - 1].loss) };
-    });
+    stage(
+      file,
+      repeat === 0 ? 'kd' : `kd-repeat-${repeat}`,
+      { ...base, epochs: s.kdEpochs, batchSize: s.kdBatchSize, testLimit: s.testLimit },
+      ctx,
+      async () => {
+        const student = buildZooModel('resnet20', {
+          seed: repeat === 0 ? deriveSeed(s.seed, 'kd-student') : deriveSeed(s.seed, 'kd-student', repeat),
+        });
+        const result = await distill({
+          teacher: ctx.teacher,
+          student,
+          images: batches,
+          epochs: s.kdEpochs,
+          batchSize: s.kdBatchSize,
+          seed: repeat === 0 ? deriveSeed(s.seed, 'kd') : deriveSeed(s.seed, 'kd', repeat),
+          onEpoch: (r) =>
+            ctx.log(
+              `${row}: KD${repeat === 0 ? '' : ` repeat ${repeat}`} epoch ${r.epoch}/${r.epochs} loss ${r.loss.toFixed(3)} (${r.seconds.toFixed(0)} s)`,
+            ),
+        });
+        const accuracy = await testAccuracy(student, ctx.tests);
+        student.dispose();
+        return { ...accuracy, steps: result.steps, finalLoss: round(result.history[result.history.length - 1].loss) };
+      },
+    );
   const kd = await distillOnce(0);
 
   const pruning: Record<string, unknown> = {};
@@ -588,15 +715,22 @@ async function main(): Promise<void> {
   const teacher56 = await loadTeacher({ arch: 'resnet56', weights: path.join(models, 'cifar10_resnet56.safetensors') });
   // The verifier is the same ResNet-56 network as the pruned one (as in bench/outcome.ts).
   const verifier = teacher56;
-  if (JSON.stringify(verifier.normalization) !== JSON.stringify(teacher.normalization)) throw new Error('the verifier and the teacher use different normalizations.');
+  if (JSON.stringify(verifier.normalization) !== JSON.stringify(teacher.normalization))
+    throw new Error('the verifier and the teacher use different normalizations.');
   await fs.promises.mkdir(settings.work, { recursive: true });
   log(`scale ${settings.scale}, work folder ${settings.work}, backend ${backend}, rows ${settings.rows.join(', ')}`);
 
   const lossless = await readCifar10(path.join(shared, 'data', 'cifar10', 'test_batch_first1017.bin.gz'));
-  const jpeg = await readCifar10(path.join(shared, 'data', 'cifar10-jpeg', 'test_batch.bin.gz'), Math.max(settings.testLimit, settings.pruneTestLimit, settings.reference));
+  const jpeg = await readCifar10(
+    path.join(shared, 'data', 'cifar10-jpeg', 'test_batch.bin.gz'),
+    Math.max(settings.testLimit, settings.pruneTestLimit, settings.reference),
+  );
   const tests: TestSets = {
     lossless: { images: normalizedSlice(lossless, teacher.normalization), labels: lossless.labels },
-    jpeg: { images: normalizedSlice(jpeg, teacher.normalization, 0, settings.testLimit), labels: jpeg.labels.subarray(0, settings.testLimit) },
+    jpeg: {
+      images: normalizedSlice(jpeg, teacher.normalization, 0, settings.testLimit),
+      labels: jpeg.labels.subarray(0, settings.testLimit),
+    },
   };
   const pruneLimit = settings.pruneTestLimit;
   const pruneTests: TestSets = {
@@ -640,14 +774,23 @@ async function main(): Promise<void> {
       ...atStart,
       loadAverageAtEnd: machine(backend).loadAverage,
       scale: settings.scale,
-      settings: { ...settings, work: path.relative(root, settings.work), out: settings.out === undefined ? undefined : path.relative(root, settings.out) },
+      settings: {
+        ...settings,
+        work: path.relative(root, settings.work),
+        out: settings.out === undefined ? undefined : path.relative(root, settings.out),
+      },
       teacher: 'cifar10_resnet20 (ImageNet normalization)',
       verifier: `cifar10_resnet56, features: global average pool of ${verifier.featureTaps[0]} (64 values)`,
-      pruned: 'cifar10_resnet56, L1-norm filter pruning of every BasicBlock first conv, fine-tuned with cross-entropy toward the images\' targets (SGD lr 1e-3 constant)',
+      pruned:
+        "cifar10_resnet56, L1-norm filter pruning of every BasicBlock first conv, fine-tuned with cross-entropy toward the images' targets (SGD lr 1e-3 constant)",
       student: 'ResNet-20 from scratch, KD T 20, SGD lr 0.1 cosine, weight decay 1e-4, crop + flip',
       fdReference: `first ${settings.reference} images of cifar10-jpeg/test_batch.bin.gz (verifier features)`,
-      testSets: { lossless: `cifar10/test_batch_first1017.bin.gz (${lossless.count})`, jpeg: `first ${settings.testLimit} of cifar10-jpeg/test_batch.bin.gz` },
-      judgedImages: 'the unclipped images the teacher saw (papers\' convention); `clipped` repeats the metrics on the [0, 1] pixels the applications train on',
+      testSets: {
+        lossless: `cifar10/test_batch_first1017.bin.gz (${lossless.count})`,
+        jpeg: `first ${settings.testLimit} of cifar10-jpeg/test_batch.bin.gz`,
+      },
+      judgedImages:
+        "the unclipped images the teacher saw (papers' convention); `clipped` repeats the metrics on the [0, 1] pixels the applications train on",
       wallSeconds: round((Date.now() - started) / 1000, 1),
     },
     references,

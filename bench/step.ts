@@ -120,7 +120,10 @@ async function teacherFor(model: Model): Promise<Teacher> {
 }
 
 /** The loop settings of the deepInversion / naturalInversion presets (CIFAR). */
-function stepSetup(task: WorkerTask, teacher: Teacher): { source: ImageSource; options: Omit<SynthesisOptions, 'teacher' | 'source' | 'steps'> } {
+function stepSetup(
+  task: WorkerTask,
+  teacher: Teacher,
+): { source: ImageSource; options: Omit<SynthesisOptions, 'teacher' | 'source' | 'steps'> } {
   const labels = oneToOneLabels({ batchSize: task.batch, numClasses: teacher.numClasses, seed: 0 });
   if (task.method === 'di') {
     const objective: Objective = weighted([
@@ -352,7 +355,9 @@ function runJson(command: string, argv: string[], timeoutS: number, env: NodeJS.
   try {
     return JSON.parse(lines[lines.length - 1]) as Record<string, unknown>;
   } catch {
-    return { error: `exited with ${child.status ?? child.signal} after ${seconds.toFixed(0)} s: ${failureReason(child.stderr ?? '') || child.error?.message}` };
+    return {
+      error: `exited with ${child.status ?? child.signal} after ${seconds.toFixed(0)} s: ${failureReason(child.stderr ?? '') || child.error?.message}`,
+    };
   }
 }
 
@@ -404,11 +409,25 @@ function measureAgainstTorch(args: Args, self: string, task: WorkerTask) {
     natinvRuns.push(runJson(process.execPath, [self, '--worker', JSON.stringify(task)], 3600));
     if (args.torch) {
       torchRuns.push(
-        runJson(python(), [
-          path.join(REPO, 'bench', 'torch', 'step.py'),
-          '--model', task.model, '--method', task.method, '--batch', String(task.batch),
-          '--steps', String(task.steps), '--warmup', String(task.warmup), '--threads', '2',
-        ], 3600),
+        runJson(
+          python(),
+          [
+            path.join(REPO, 'bench', 'torch', 'step.py'),
+            '--model',
+            task.model,
+            '--method',
+            task.method,
+            '--batch',
+            String(task.batch),
+            '--steps',
+            String(task.steps),
+            '--warmup',
+            String(task.warmup),
+            '--threads',
+            '2',
+          ],
+          3600,
+        ),
       );
     }
   }
@@ -476,7 +495,9 @@ async function orchestrate(args: Args): Promise<void> {
         natinv,
         ...(pytorch == null ? {} : { pytorch }),
       });
-      process.stderr.write(`${JSON.stringify({ backend, ...row, natinv_s: ours, pytorch_s: theirs, note: natinv.error ?? natinv.skipped })}\n`);
+      process.stderr.write(
+        `${JSON.stringify({ backend, ...row, natinv_s: ours, pytorch_s: theirs, note: natinv.error ?? natinv.skipped })}\n`,
+      );
     }
   }
   const report = {
@@ -515,7 +536,9 @@ function runSlow(
   const stepsNeeded = task.warmup + task.steps;
   const failed = overBudget.get(task.method);
   if (failed != null && rowCost(failed) <= cost) {
-    return { skipped: `too slow here: the cheaper row ${failed.model} batch ${failed.batch} already ran past the ${args.slowBudgetS} s budget` };
+    return {
+      skipped: `too slow here: the cheaper row ${failed.model} batch ${failed.batch} already ran past the ${args.slowBudgetS} s budget`,
+    };
   }
   const known = finished.get(task.method);
   if (known != null) {

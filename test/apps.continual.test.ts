@@ -30,7 +30,14 @@ let old: Teacher;
 
 beforeAll(async () => {
   const model = tinyNet({ seed: 31, numClasses: 2, name: 'old' });
-  await trainFromScratch({ model, images: asBatches(oldTrain.images01, oldTrain.labels, 16), normalization, epochs: 6, batchSize: 16, learningRate: 0.1 });
+  await trainFromScratch({
+    model,
+    images: asBatches(oldTrain.images01, oldTrain.labels, 16),
+    normalization,
+    epochs: 6,
+    batchSize: 16,
+    learningRate: 0.1,
+  });
   model.trainable = false;
   old = { name: 'old', model, normalization, numClasses: 2, inputShape: [8, 8, 3], featureTaps: [] };
 });
@@ -50,7 +57,9 @@ test('extendClassifier keeps every old output and adds seeded new ones', () => {
   const sliced = tf.tidy(() => tf.slice(a, [0, 0], [48, 2]));
   expect(Math.max(...Array.from(tf.tidy(() => tf.abs(tf.sub(sliced, b))).dataSync()))).toBeLessThan(1e-5);
   const again = extendClassifier(old.model, { numClasses: 4, seed: 1 });
-  expect(Array.from(again.getLayer('linear').getWeights()[0].dataSync())).toEqual(Array.from(extended.getLayer('linear').getWeights()[0].dataSync()));
+  expect(Array.from(again.getLayer('linear').getWeights()[0].dataSync())).toEqual(
+    Array.from(extended.getLayer('linear').getWeights()[0].dataSync()),
+  );
   tf.dispose([a, b, sliced]);
   expect(() => extendClassifier(old.model, { numClasses: 2 })).toThrow(/must exceed the model's 2 outputs/);
 });
@@ -105,9 +114,13 @@ test('continualLearning explains wrong inputs', async () => {
   const student = extendClassifier(old.model, { numClasses: 4, seed: 1 });
   const base = { oldModel: old, oldClasses: 2, newData: { images01: newTrain.images01, labels: newTrain.labels }, synthesized, student };
   await expect(continualLearning({ ...base, oldClasses: 3 })).rejects.toThrow(/oldClasses is 3 but the old model has 2 outputs/);
-  await expect(continualLearning({ ...base, student: tinyNet({ seed: 1, numClasses: 2 }) })).rejects.toThrow(/needs the 2 old classes plus at least one new one/);
+  await expect(continualLearning({ ...base, student: tinyNet({ seed: 1, numClasses: 2 }) })).rejects.toThrow(
+    /needs the 2 old classes plus at least one new one/,
+  );
   await expect(continualLearning({ ...base, student: old.model })).rejects.toThrow(/same model/);
   await expect(continualLearning({ ...base, oldModel: old.model })).rejects.toThrow(/normalization is required/);
-  await expect(continualLearning({ ...base, newData: { images01: newTrain.images01, labels: newTrain.labels.map(() => 4) } })).rejects.toThrow(/label 4 at index 0/);
+  await expect(
+    continualLearning({ ...base, newData: { images01: newTrain.images01, labels: newTrain.labels.map(() => 4) } }),
+  ).rejects.toThrow(/label 4 at index 0/);
   await expect(continualLearning({ ...base, synthesized: [] })).rejects.toThrow(/synthesized holds no images/);
 });

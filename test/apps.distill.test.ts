@@ -45,7 +45,15 @@ test('distill raises the student agreement with the teacher and lowers the KD lo
   const teacherWeights = weightsOf(teacher.model);
   const movingBefore = Float32Array.from(student.getLayer('bn1').getWeights()[2].dataSync());
   const reports: number[] = [];
-  const result = await distill({ teacher, student, images: pool, epochs: 6, batchSize: 16, testSet, onEpoch: (r) => void reports.push(r.loss) });
+  const result = await distill({
+    teacher,
+    student,
+    images: pool,
+    epochs: 6,
+    batchSize: 16,
+    testSet,
+    onEpoch: (r) => void reports.push(r.loss),
+  });
   expect(result.history).toHaveLength(6);
   expect(result.steps).toBe(24);
   expect(result.aborted).toBe(false);
@@ -61,7 +69,14 @@ test('distill raises the student agreement with the teacher and lowers the KD lo
 test('distill is deterministic under a seed and leaks no tensors', async () => {
   const run = async (seed: number) => {
     const student = tinyNet({ seed: 5, widths: [4, 6] });
-    await distill({ teacher, student, images: { images01: train.images01, count: 64, shape: [64, 8, 8, 3] }, epochs: 2, batchSize: 32, seed });
+    await distill({
+      teacher,
+      student,
+      images: { images01: train.images01, count: 64, shape: [64, 8, 8, 3] },
+      epochs: 2,
+      batchSize: 32,
+      seed,
+    });
     const w = weightsOf(student);
     student.dispose();
     return w;
@@ -115,7 +130,12 @@ test('distill checkpoints to a callback and to safetensors files that load back'
 test("studentTrainer gives ADI's trainStudent: one short distillation per round on the growing pool", async () => {
   const student = tinyNet({ seed: 5, widths: [4, 6] });
   const rounds: Array<[number, number]> = [];
-  const trainStudent = studentTrainer({ teacher, student, batchSize: 8, onRound: (round, result) => void rounds.push([round, result.steps]) });
+  const trainStudent = studentTrainer({
+    teacher,
+    student,
+    batchSize: 8,
+    onRound: (round, result) => void rounds.push([round, result.steps]),
+  });
   await trainStudent(pool.slice(0, 1));
   await trainStudent(pool.slice(0, 2));
   expect(rounds).toEqual([
@@ -130,7 +150,8 @@ test('studentTrainer plugs into adaptiveDeepInversion: the student learns from e
   const rounds: number[] = [];
   const trainStudent = studentTrainer({ teacher, student, batchSize: 4, onRound: (_, result) => void rounds.push(result.steps) });
   const batches: unknown[] = [];
-  for await (const batch of adaptiveDeepInversion(teacher, { batches: 2, batchSize: 4, steps: 2, competition: { student, trainStudent } })) batches.push(batch);
+  for await (const batch of adaptiveDeepInversion(teacher, { batches: 2, batchSize: 4, steps: 2, competition: { student, trainStudent } }))
+    batches.push(batch);
   expect(batches).toHaveLength(2);
   expect(rounds).toEqual([1, 2]);
   expect(weightsOf(student).some((w, i) => w.some((v, j) => v !== before[i][j]))).toBe(true);
@@ -140,15 +161,23 @@ test('distill explains wrong inputs', async () => {
   const student = tinyNet({ seed: 5 });
   await expect(distill({ teacher: teacher.model as unknown as Teacher, student, images: pool })).rejects.toThrow(/natinv Teacher/);
   await expect(distill({ teacher, student: teacher.model, images: pool })).rejects.toThrow(/same model/);
-  await expect(distill({ teacher, student: tinyNet({ seed: 1, numClasses: 3 }), images: pool })).rejects.toThrow(/3 outputs but the teacher 4/);
+  await expect(distill({ teacher, student: tinyNet({ seed: 1, numClasses: 3 }), images: pool })).rejects.toThrow(
+    /3 outputs but the teacher 4/,
+  );
   await expect(distill({ teacher, student, images: [] })).rejects.toThrow(/holds no images/);
-  await expect(distill({ teacher, student, images: { images01: new Float32Array(10), count: 1, shape: [1, 8, 8, 3] } })).rejects.toThrow(/needs 192 values/);
-  await expect(distill({ teacher, student, images: { images01: new Float32Array(768), count: 1, shape: [1, 16, 16, 3] } })).rejects.toThrow(/16x16x3 images but the model takes 8x8x3/);
+  await expect(distill({ teacher, student, images: { images01: new Float32Array(10), count: 1, shape: [1, 8, 8, 3] } })).rejects.toThrow(
+    /needs 192 values/,
+  );
+  await expect(distill({ teacher, student, images: { images01: new Float32Array(768), count: 1, shape: [1, 16, 16, 3] } })).rejects.toThrow(
+    /16x16x3 images but the model takes 8x8x3/,
+  );
   await expect(distill({ teacher, student, images: pool, temperature: 0 })).rejects.toThrow(/temperature must be a finite number > 0/);
   await expect(distill({ teacher, student, images: pool, epochs: 1.5 })).rejects.toThrow(/epochs must be a positive integer/);
-  await expect(distill({ teacher, student, images: pool, epochs: 1, testSet: { images01: heldOut.images01, labels: [1, 2] } })).rejects.toThrow(/2 labels for 48 images/);
+  await expect(
+    distill({ teacher, student, images: pool, epochs: 1, testSet: { images01: heldOut.images01, labels: [1, 2] } }),
+  ).rejects.toThrow(/2 labels for 48 images/);
   const broken = Float32Array.from(train.images01).fill(NaN, 0, 192);
-  await expect(distill({ teacher, student, images: { images01: broken, count: 64, shape: [64, 8, 8, 3] }, steps: 1, augmentation: false })).rejects.toThrow(
-    /distill diverged at step 1: the loss is no longer finite \(loss NaN, kd NaN\)/,
-  );
+  await expect(
+    distill({ teacher, student, images: { images01: broken, count: 64, shape: [64, 8, 8, 3] }, steps: 1, augmentation: false }),
+  ).rejects.toThrow(/distill diverged at step 1: the loss is no longer finite \(loss NaN, kd NaN\)/);
 });

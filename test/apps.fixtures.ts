@@ -69,12 +69,27 @@ export function tinyNet(options: { seed: number; numClasses?: number; widths?: [
   const { seed, numClasses = 4, widths = [6, 8] } = options;
   const input = tfl.input({ shape: [8, 8, 3], name: 'input' });
   let x = tfl.layers
-    .conv2d({ filters: widths[0], kernelSize: 3, padding: 'same', useBias: false, name: 'conv1', kernelInitializer: tfl.initializers.heNormal({ seed }) })
+    .conv2d({
+      filters: widths[0],
+      kernelSize: 3,
+      padding: 'same',
+      useBias: false,
+      name: 'conv1',
+      kernelInitializer: tfl.initializers.heNormal({ seed }),
+    })
     .apply(input) as tfl.SymbolicTensor;
   x = tfl.layers.batchNormalization({ name: 'bn1', epsilon: 1e-5, momentum: 0.9 }).apply(x) as tfl.SymbolicTensor;
   x = tfl.layers.reLU({ name: 'relu1' }).apply(x) as tfl.SymbolicTensor;
   x = tfl.layers
-    .conv2d({ filters: widths[1], kernelSize: 3, strides: 2, padding: 'same', useBias: false, name: 'conv2', kernelInitializer: tfl.initializers.heNormal({ seed: seed + 1 }) })
+    .conv2d({
+      filters: widths[1],
+      kernelSize: 3,
+      strides: 2,
+      padding: 'same',
+      useBias: false,
+      name: 'conv2',
+      kernelInitializer: tfl.initializers.heNormal({ seed: seed + 1 }),
+    })
     .apply(x) as tfl.SymbolicTensor;
   x = tfl.layers.batchNormalization({ name: 'bn2', epsilon: 1e-5, momentum: 0.9 }).apply(x) as tfl.SymbolicTensor;
   x = tfl.layers.reLU({ name: 'relu2' }).apply(x) as tfl.SymbolicTensor;
@@ -90,7 +105,12 @@ function normalized(images01: Float32Array, normalization: InputNormalization): 
 }
 
 /** Top-1 accuracy (the metrics' evaluate) on 8x8 pixels in [0, 1]. */
-export async function accuracy01(model: Network, images01: Float32Array, labels: ArrayLike<number>, normalization: InputNormalization): Promise<number> {
+export async function accuracy01(
+  model: Network,
+  images01: Float32Array,
+  labels: ArrayLike<number>,
+  normalization: InputNormalization,
+): Promise<number> {
   const images = normalized(images01, normalization);
   try {
     return (await evaluate(model, { images, labels })).accuracy;

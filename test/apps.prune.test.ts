@@ -63,7 +63,12 @@ describe('tiny conv/BN network', () => {
   test('ratio 0.5 keeps the largest-L1 filters, the next layer inputs and the BatchNorm parameters and statistics', () => {
     const model = tinyNet({ seed: 1 });
     // Non-trivial moving statistics, to see them carried over.
-    model.getLayer('bn1').setWeights(model.getLayer('bn1').getWeights().map((w, i) => tf.add(w, tf.linspace(0.1 * i, 0.1 * i + 1, 6))));
+    model.getLayer('bn1').setWeights(
+      model
+        .getLayer('bn1')
+        .getWeights()
+        .map((w, i) => tf.add(w, tf.linspace(0.1 * i, 0.1 * i + 1, 6))),
+    );
     const { model: pruned, layers, parameters } = pruneFilters(model, { ratio: 0.5 });
     const removed1 = removedFilters(model, 'conv1', 0.5);
     const removed2 = removedFilters(model, 'conv2', 0.5);
@@ -94,13 +99,24 @@ describe('tiny conv/BN network', () => {
   test('a Linear after Flatten (with or without the PyTorch C,H,W permute) keeps the features of the kept channels', () => {
     for (const permute of [false, true]) {
       const input = tfl.input({ shape: [8, 8, 3] });
-      let x = tfl.layers.conv2d({ filters: 6, kernelSize: 3, strides: 2, padding: 'same', name: 'conv', kernelInitializer: tfl.initializers.heNormal({ seed: 4 }) }).apply(input) as tfl.SymbolicTensor;
+      let x = tfl.layers
+        .conv2d({
+          filters: 6,
+          kernelSize: 3,
+          strides: 2,
+          padding: 'same',
+          name: 'conv',
+          kernelInitializer: tfl.initializers.heNormal({ seed: 4 }),
+        })
+        .apply(input) as tfl.SymbolicTensor;
       x = tfl.layers.batchNormalization({ name: 'bn' }).apply(x) as tfl.SymbolicTensor;
       x = tfl.layers.reLU({ name: 'relu' }).apply(x) as tfl.SymbolicTensor;
       x = tfl.layers.maxPooling2d({ poolSize: 2, name: 'pool' }).apply(x) as tfl.SymbolicTensor;
       if (permute) x = tfl.layers.permute({ dims: [3, 1, 2], name: 'nchw' }).apply(x) as tfl.SymbolicTensor;
       x = tfl.layers.flatten({ name: 'flatten' }).apply(x) as tfl.SymbolicTensor;
-      const out = tfl.layers.dense({ units: 3, name: 'fc', kernelInitializer: tfl.initializers.glorotNormal({ seed: 5 }) }).apply(x) as tfl.SymbolicTensor;
+      const out = tfl.layers
+        .dense({ units: 3, name: 'fc', kernelInitializer: tfl.initializers.glorotNormal({ seed: 5 }) })
+        .apply(x) as tfl.SymbolicTensor;
       const model = tfl.model({ inputs: input, outputs: out });
       const removed = removedFilters(model, 'conv', 0.5);
       silence(model, 'bn', removed);
@@ -213,6 +229,10 @@ test('pruneFilters explains what it cannot do', () => {
   const input = tfl.input({ shape: [8, 8, 3] });
   const conv = tfl.layers.conv2d({ filters: 3, kernelSize: 3, padding: 'same', name: 'conv' }).apply(input) as tfl.SymbolicTensor;
   const sum = tfl.layers.add({ name: 'add' }).apply([conv, input]) as tfl.SymbolicTensor;
-  const residual = tfl.model({ inputs: input, outputs: tfl.layers.globalAveragePooling2d({}).apply(sum) as tfl.SymbolicTensor, name: 'residual' });
+  const residual = tfl.model({
+    inputs: input,
+    outputs: tfl.layers.globalAveragePooling2d({}).apply(sum) as tfl.SymbolicTensor,
+    name: 'residual',
+  });
   expect(() => pruneFilters(residual, { ratio: 0.5 })).toThrow(/no conv layer of model 'residual' can be pruned/);
 });

@@ -25,7 +25,16 @@ describe('trainFromScratch', () => {
     const before = await accuracy01(model, heldOut.images01, heldOut.labels, normalization);
     const tensors = tf.memory().numTensors;
     const rates: number[] = [];
-    const result = await trainFromScratch({ model, images: pool, normalization, epochs: 4, batchSize: 16, learningRate: 0.1, testSet: test_, onStep: (r) => void rates.push(r.learningRate) });
+    const result = await trainFromScratch({
+      model,
+      images: pool,
+      normalization,
+      epochs: 4,
+      batchSize: 16,
+      learningRate: 0.1,
+      testSet: test_,
+      onStep: (r) => void rates.push(r.learningRate),
+    });
     expect(tf.memory().numTensors).toBe(tensors);
     const losses = result.history.map((r) => r.terms.ce);
     expect(losses[3]).toBeLessThan(losses[0] * 0.6);
@@ -35,7 +44,9 @@ describe('trainFromScratch', () => {
 
   test("schedules: cosine from the rate to 0 per step; 'step' divides by 10 at half and at three quarters of the steps", () => {
     const cosine = cosineRate(0.05);
-    [0.05, 0.05 * (0.5 + 0.5 * Math.cos(Math.PI / 4)), 0.025, 0.05 * (0.5 + 0.5 * Math.cos((3 * Math.PI) / 4))].forEach((r, i) => expect(cosine(i, 4)).toBeCloseTo(r, 10));
+    [0.05, 0.05 * (0.5 + 0.5 * Math.cos(Math.PI / 4)), 0.025, 0.05 * (0.5 + 0.5 * Math.cos((3 * Math.PI) / 4))].forEach((r, i) =>
+      expect(cosine(i, 4)).toBeCloseTo(r, 10),
+    );
     const step = stepDecayRate(0.05);
     [0.05, 0.05, 0.005, 0.0005].forEach((r, i) => expect(step(i, 4)).toBeCloseTo(r, 10));
   });
@@ -45,9 +56,15 @@ describe('trainFromScratch', () => {
     const noTargets = { images01: train.images01, count: 64, shape: [64, 8, 8, 3] as [number, number, number, number] };
     await expect(trainFromScratch({ model, images: pool } as never)).rejects.toThrow(/normalization is required/);
     await expect(trainFromScratch({ model, images: noTargets, normalization })).rejects.toThrow(/carry no targets/);
-    await expect(trainFromScratch({ model, images: { ...noTargets, targets: new Int32Array(64).fill(7) }, normalization })).rejects.toThrow(/label 7 at index 0 is not a class of a 4-class model/);
-    await expect(trainFromScratch({ model, images: pool, normalization, schedule: 'linear' as never })).rejects.toThrow(/'cosine', 'step' or a function/);
-    await expect(trainFromScratch({ model, images: pool, normalization: { mean: [0.5], std: [0, 1] } })).rejects.toThrow(/mean and std arrays of equal length/);
+    await expect(trainFromScratch({ model, images: { ...noTargets, targets: new Int32Array(64).fill(7) }, normalization })).rejects.toThrow(
+      /label 7 at index 0 is not a class of a 4-class model/,
+    );
+    await expect(trainFromScratch({ model, images: pool, normalization, schedule: 'linear' as never })).rejects.toThrow(
+      /'cosine', 'step' or a function/,
+    );
+    await expect(trainFromScratch({ model, images: pool, normalization: { mean: [0.5], std: [0, 1] } })).rejects.toThrow(
+      /mean and std arrays of equal length/,
+    );
     const frozen = tinyNet({ seed: 21 });
     frozen.trainable = false;
     await expect(trainFromScratch({ model: frozen, images: pool, normalization, epochs: 1 })).rejects.toThrow(/no trainable weights/);
@@ -74,7 +91,17 @@ describe('fineTune', () => {
       });
     const before = { distance: distance(), agreement: await accuracy01(pruned, heldOut.images01, agreement.labels, normalization) };
     const teacherWeights = weightsOf(teacher.model);
-    const result = await fineTune({ model: pruned, images: pool, teacher, labels: 'teacher', temperature: 4, epochs: 4, batchSize: 16, learningRate: 0.05, testSet: agreement });
+    const result = await fineTune({
+      model: pruned,
+      images: pool,
+      teacher,
+      labels: 'teacher',
+      temperature: 4,
+      epochs: 4,
+      batchSize: 16,
+      learningRate: 0.05,
+      testSet: agreement,
+    });
     expect(result.history[3].terms.kd).toBeLessThan(result.history[0].terms.kd);
     expect(distance()).toBeLessThan(before.distance * 0.7);
     expect(result.testAccuracy).toBeGreaterThanOrEqual(before.agreement);
@@ -84,7 +111,15 @@ describe('fineTune', () => {
   test('with the target labels it lowers the cross-entropy at a constant rate', async () => {
     const { model: pruned } = pruneFilters(teacher.model, { ratio: 0.75 });
     const rates = new Set<number>();
-    const result = await fineTune({ model: pruned, images: pool, teacher, epochs: 3, batchSize: 16, learningRate: 0.05, onStep: (r) => void rates.add(r.learningRate) });
+    const result = await fineTune({
+      model: pruned,
+      images: pool,
+      teacher,
+      epochs: 3,
+      batchSize: 16,
+      learningRate: 0.05,
+      onStep: (r) => void rates.add(r.learningRate),
+    });
     expect(Object.keys(result.history[0].terms)).toEqual(['ce']);
     expect(result.history[2].terms.ce).toBeLessThan(result.history[0].terms.ce);
     expect([...rates]).toEqual([0.05]);
@@ -92,8 +127,12 @@ describe('fineTune', () => {
 
   test('explains wrong inputs', async () => {
     const model = tinyNet({ seed: 3 });
-    await expect(fineTune({ model, images: pool, labels: 'teacher', normalization })).rejects.toThrow(/labels 'teacher' needs options.teacher/);
-    await expect(fineTune({ model, images: pool, labels: 'soft' as never, teacher })).rejects.toThrow(/labels must be 'targets' or 'teacher'/);
+    await expect(fineTune({ model, images: pool, labels: 'teacher', normalization })).rejects.toThrow(
+      /labels 'teacher' needs options.teacher/,
+    );
+    await expect(fineTune({ model, images: pool, labels: 'soft' as never, teacher })).rejects.toThrow(
+      /labels must be 'targets' or 'teacher'/,
+    );
     await expect(fineTune({ model, images: pool })).rejects.toThrow(/normalization is required/);
     await expect(fineTune({ model: teacher.model, images: pool, teacher })).rejects.toThrow(/same model/);
   });
@@ -107,7 +146,15 @@ describe('testSet', () => {
     const labels = tf.tensor1d(heldOut.labels, 'int32');
     for (const testSet of [test_, { images01: x01, labels }, { images: x, labels: heldOut.labels }]) {
       const model = tinyNet({ seed: 8 });
-      const result = await trainFromScratch({ model, images: pool, normalization, steps: 1, batchSize: 16, testSet, evaluationBatchSize: 5 });
+      const result = await trainFromScratch({
+        model,
+        images: pool,
+        normalization,
+        steps: 1,
+        batchSize: 16,
+        testSet,
+        evaluationBatchSize: 5,
+      });
       accuracies.push(result.testAccuracy as number);
       expect(result.testAccuracy).toBeCloseTo(await accuracy01(model, heldOut.images01, heldOut.labels, normalization), 10);
     }

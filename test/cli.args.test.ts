@@ -77,7 +77,9 @@ describe('parseArgs', () => {
 
 describe('progress display', () => {
   it('formats loss terms, numbers and durations compactly', () => {
-    expect(formatTerms({ ce: 0.41, bn: 12.34, tv: 0.8, l2: 2543.2, competition: 3.1e-5 })).toBe('ce 0.41 bn 12.3 tv 0.8 l2 2543 competition 3.1e-5');
+    expect(formatTerms({ ce: 0.41, bn: 12.34, tv: 0.8, l2: 2543.2, competition: 3.1e-5 })).toBe(
+      'ce 0.41 bn 12.3 tv 0.8 l2 2543 competition 3.1e-5',
+    );
     expect([formatNumber(0), formatNumber(1.5), formatNumber(-0.25)]).toEqual(['0', '1.5', '-0.25']);
     expect([formatDuration(4_400), formatDuration(65_000), formatDuration(7_380_000)]).toEqual(['4s', '1m05s', '2h03m']);
   });
@@ -91,7 +93,16 @@ describe('progress display', () => {
     progress.begin({ batches: 1, batchSize: 4, steps: 20, runBatches: 1 });
     for (let step = 1; step <= 20; step++) {
       time += step === 1 ? 3000 : 1000;
-      progress.step({ batch: 0, step, steps: 20, loss: 100 / step, terms: { ce: 1 / step, bn: 10 / step, tv: 0.8 }, bestLoss: 0, learningRates: {}, elapsedMs: time });
+      progress.step({
+        batch: 0,
+        step,
+        steps: 20,
+        loss: 100 / step,
+        terms: { ce: 1 / step, bn: 10 / step, tv: 0.8 },
+        bestLoss: 0,
+        learningRates: {},
+        elapsedMs: time,
+      });
     }
     return () => out;
   }
@@ -115,19 +126,22 @@ describe('progress display', () => {
 });
 
 describe('--help', () => {
-  it.each(COMMANDS.map((c) => [c.spec.name, c.spec] as const))('natinv %s --help lists every option with its default', async (name, spec) => {
-    const { code, stdout, stderr } = await cli([name, '--help']);
-    expect(code).toBe(EXIT.ok);
-    expect(stderr).toBe('');
-    expect(stdout).toBe(formatHelp(spec));
-    expect(stdout).toContain(`Usage: natinv ${name}`);
-    for (const option of spec.options) {
-      const flag = option.kind === 'flag' && option.negatable === true ? `--no-${option.name}` : `--${option.name}`;
-      expect(stdout).toMatch(new RegExp(`^  ${flag}\\b`, 'm'));
-      if (option.default !== undefined) expect(stdout.replace(/\s+/g, ' ')).toContain(`Default: ${option.default}.`);
-    }
-    expect(stdout).toContain('-h, --help');
-  });
+  it.each(COMMANDS.map((c) => [c.spec.name, c.spec] as const))(
+    'natinv %s --help lists every option with its default',
+    async (name, spec) => {
+      const { code, stdout, stderr } = await cli([name, '--help']);
+      expect(code).toBe(EXIT.ok);
+      expect(stderr).toBe('');
+      expect(stdout).toBe(formatHelp(spec));
+      expect(stdout).toContain(`Usage: natinv ${name}`);
+      for (const option of spec.options) {
+        const flag = option.kind === 'flag' && option.negatable === true ? `--no-${option.name}` : `--${option.name}`;
+        expect(stdout).toMatch(new RegExp(`^  ${flag}\\b`, 'm'));
+        if (option.default !== undefined) expect(stdout.replace(/\s+/g, ' ')).toContain(`Default: ${option.default}.`);
+      }
+      expect(stdout).toContain('-h, --help');
+    },
+  );
 
   it('every option that takes a value documents its default, or is required, or has none by nature', () => {
     const noDefault = new Set(['arch', 'weights', 'out', 'data']);
@@ -168,32 +182,132 @@ describe('bad command lines exit 2 with one line and no stack trace', () => {
   afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
 
   const cases: Array<[string, string[], Record<string, string> | undefined, RegExp]> = [
-    ['unknown command', ['synthesise'], undefined, /^natinv: unknown command "synthesise" \(did you mean synthesize\?\); commands: synthesize, distill, prune, inspect, convert, evaluate, merge/],
-    ['unknown option', ['synthesize', '--bacth-size', '4'], undefined, /^natinv synthesize: unknown option --bacth-size \(did you mean --batch-size\?\); see natinv synthesize --help\.$/],
+    [
+      'unknown command',
+      ['synthesise'],
+      undefined,
+      /^natinv: unknown command "synthesise" \(did you mean synthesize\?\); commands: synthesize, distill, prune, inspect, convert, evaluate, merge/,
+    ],
+    [
+      'unknown option',
+      ['synthesize', '--bacth-size', '4'],
+      undefined,
+      /^natinv synthesize: unknown option --bacth-size \(did you mean --batch-size\?\); see natinv synthesize --help\.$/,
+    ],
     ['missing value', ['synthesize', '--out'], undefined, /^natinv synthesize: --out needs a value \(--out DIR\)\.$/],
     ['non-integer', ['synthesize', '--batches', '1.5'], undefined, /^natinv synthesize: --batches needs a whole number, got "1\.5"\.$/],
-    ['unknown method', ['synthesize', '--method', 'gan'], undefined, /^natinv synthesize: --method: unknown value "gan"; use one of ni, di, adi\.$/],
-    ['unknown arch', ['inspect', '--arch', 'resnet21'], undefined, /^natinv inspect: --arch: unknown value "resnet21" \(did you mean resnet\d+\?\); use one of resnet20/],
-    ['unknown backend', ['synthesize', '--backend', 'webgl'], undefined, /^natinv synthesize: --backend: unknown value "webgl"; use one of cpu, wasm, tensorflow\.$/],
-    ['unknown NATINV_BACKEND', ['inspect'], { NATINV_BACKEND: 'gpu' }, /^natinv inspect: NATINV_BACKEND=gpu is not a backend natinv can start; set it to one of cpu, wasm, tensorflow or pass --backend\.$/],
-    ['bad --shard', ['synthesize', '--shard', '4/4'], undefined, /^natinv synthesize: --shard 4\/4: shard index 4 is out of range for 4 shards; indices run 0\.\.3\.$/],
+    [
+      'unknown method',
+      ['synthesize', '--method', 'gan'],
+      undefined,
+      /^natinv synthesize: --method: unknown value "gan"; use one of ni, di, adi\.$/,
+    ],
+    [
+      'unknown arch',
+      ['inspect', '--arch', 'resnet21'],
+      undefined,
+      /^natinv inspect: --arch: unknown value "resnet21" \(did you mean resnet\d+\?\); use one of resnet20/,
+    ],
+    [
+      'unknown backend',
+      ['synthesize', '--backend', 'webgl'],
+      undefined,
+      /^natinv synthesize: --backend: unknown value "webgl"; use one of cpu, wasm, tensorflow\.$/,
+    ],
+    [
+      'unknown NATINV_BACKEND',
+      ['inspect'],
+      { NATINV_BACKEND: 'gpu' },
+      /^natinv inspect: NATINV_BACKEND=gpu is not a backend natinv can start; set it to one of cpu, wasm, tensorflow or pass --backend\.$/,
+    ],
+    [
+      'bad --shard',
+      ['synthesize', '--shard', '4/4'],
+      undefined,
+      /^natinv synthesize: --shard 4\/4: shard index 4 is out of range for 4 shards; indices run 0\.\.3\.$/,
+    ],
     ['malformed --shard', ['synthesize', '--shard', '1-4'], undefined, /^natinv synthesize: --shard expects i\/n .* got "1-4"\.$/],
-    ['index without count', ['synthesize'], { NATINV_BACKEND: 'cpu', JOB_COMPLETION_INDEX: '2' }, /^natinv synthesize: JOB_COMPLETION_INDEX is "2" but NATINV_SHARD_COUNT is not set/],
-    ['sharded adi', ['synthesize', '--method', 'adi', '--shard', '1/2'], undefined, /^natinv synthesize: --method adi cannot be sharded \(shard 1\/2\): its student learns from every batch in turn/],
-    ['student-arch without adi', ['synthesize', '--student-arch', 'resnet20'], undefined, /^natinv synthesize: --student-arch applies to --method adi only\.$/],
-    ['missing weights file', ['synthesize', '--arch', 'resnet20', '--weights', 'nope.safetensors'], undefined, /^natinv synthesize: --weights .*nope\.safetensors does not exist\.$/],
-    ['weights without arch', ['synthesize', '--weights', 'assets/cifar10_resnet20.safetensors'], undefined, /^natinv synthesize: --weights needs --arch/],
+    [
+      'index without count',
+      ['synthesize'],
+      { NATINV_BACKEND: 'cpu', JOB_COMPLETION_INDEX: '2' },
+      /^natinv synthesize: JOB_COMPLETION_INDEX is "2" but NATINV_SHARD_COUNT is not set/,
+    ],
+    [
+      'sharded adi',
+      ['synthesize', '--method', 'adi', '--shard', '1/2'],
+      undefined,
+      /^natinv synthesize: --method adi cannot be sharded \(shard 1\/2\): its student learns from every batch in turn/,
+    ],
+    [
+      'student-arch without adi',
+      ['synthesize', '--student-arch', 'resnet20'],
+      undefined,
+      /^natinv synthesize: --student-arch applies to --method adi only\.$/,
+    ],
+    [
+      'missing weights file',
+      ['synthesize', '--arch', 'resnet20', '--weights', 'nope.safetensors'],
+      undefined,
+      /^natinv synthesize: --weights .*nope\.safetensors does not exist\.$/,
+    ],
+    [
+      'weights without arch',
+      ['synthesize', '--weights', 'assets/cifar10_resnet20.safetensors'],
+      undefined,
+      /^natinv synthesize: --weights needs --arch/,
+    ],
     ['arch without weights', ['synthesize', '--arch', 'resnet20'], undefined, /^natinv synthesize: --arch resnet20 needs --weights FILE/],
-    ['safetensors teacher without arch', ['evaluate', '--teacher', 'assets/cifar10_resnet20.safetensors', '--data', 'assets'], undefined, /^natinv evaluate: .*cifar10_resnet20\.safetensors holds PyTorch weights; say which architecture with --arch/],
-    ['unknown teacher name', ['inspect', 'cifar10-resnet21'], undefined, /^natinv inspect: no such model cifar10-resnet21 \(did you mean cifar10-resnet20\?\)/],
-    ['missing model folder', ['inspect', 'no/such/folder'], undefined, /^natinv inspect: no such model no\/such\/folder; give a bundled name/],
+    [
+      'safetensors teacher without arch',
+      ['evaluate', '--teacher', 'assets/cifar10_resnet20.safetensors', '--data', 'assets'],
+      undefined,
+      /^natinv evaluate: .*cifar10_resnet20\.safetensors holds PyTorch weights; say which architecture with --arch/,
+    ],
+    [
+      'unknown teacher name',
+      ['inspect', 'cifar10-resnet21'],
+      undefined,
+      /^natinv inspect: no such model cifar10-resnet21 \(did you mean cifar10-resnet20\?\)/,
+    ],
+    [
+      'missing model folder',
+      ['inspect', 'no/such/folder'],
+      undefined,
+      /^natinv inspect: no such model no\/such\/folder; give a bundled name/,
+    ],
     ['not a model', ['inspect', 'TMP/not-a-model.txt'], undefined, /^natinv inspect: .*not-a-model\.txt is neither a tfjs model/],
-    ['mean of the wrong length', ['inspect', '--mean', '0.5,0.5,0.5,0.5'], undefined, /^natinv inspect: --mean needs 3 values \(one per input channel\), got 4\.$/],
-    ['unknown tap', ['synthesize', '--taps', 'layer3.9'], undefined, /^natinv synthesize: --taps: the model has no layer "layer3\.9" \(did you mean layer3\.\d\?\); natinv inspect lists its layers\.$/],
-    ['convert without --out', ['convert', 'assets/cifar10_resnet20.safetensors', '--arch', 'resnet20'], undefined, /^natinv convert: --out PATH is required/],
+    [
+      'mean of the wrong length',
+      ['inspect', '--mean', '0.5,0.5,0.5,0.5'],
+      undefined,
+      /^natinv inspect: --mean needs 3 values \(one per input channel\), got 4\.$/,
+    ],
+    [
+      'unknown tap',
+      ['synthesize', '--taps', 'layer3.9'],
+      undefined,
+      /^natinv synthesize: --taps: the model has no layer "layer3\.9" \(did you mean layer3\.\d\?\); natinv inspect lists its layers\.$/,
+    ],
+    [
+      'convert without --out',
+      ['convert', 'assets/cifar10_resnet20.safetensors', '--arch', 'resnet20'],
+      undefined,
+      /^natinv convert: --out PATH is required/,
+    ],
     ['convert without input', ['convert', '--out', 'x'], undefined, /^natinv convert: missing <input>/],
-    ['convert of a missing input', ['convert', 'nope.safetensors', '--out', 'x'], undefined, /^natinv convert: the input .*nope\.safetensors does not exist\.$/],
-    ['convert without --arch', ['convert', 'assets/cifar10_resnet20.safetensors', '--out', 'TMP/x'], undefined, /^natinv convert: assets\/cifar10_resnet20\.safetensors holds PyTorch weights; say which architecture with --arch/],
+    [
+      'convert of a missing input',
+      ['convert', 'nope.safetensors', '--out', 'x'],
+      undefined,
+      /^natinv convert: the input .*nope\.safetensors does not exist\.$/,
+    ],
+    [
+      'convert without --arch',
+      ['convert', 'assets/cifar10_resnet20.safetensors', '--out', 'TMP/x'],
+      undefined,
+      /^natinv convert: assets\/cifar10_resnet20\.safetensors holds PyTorch weights; say which architecture with --arch/,
+    ],
     ['evaluate without --data', ['evaluate'], undefined, /^natinv evaluate: --data PATH is required/],
     ['evaluate of a missing file', ['evaluate', '--data', 'nope.bin'], undefined, /^natinv evaluate: --data .*nope\.bin does not exist\.$/],
     ['merge without folders', ['merge', '--out', 'x'], undefined, /^natinv merge: missing <folders>/],

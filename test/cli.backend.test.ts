@@ -52,7 +52,11 @@ describe('without tfjs-node', () => {
   it('a command asked for --backend tensorflow exits 1 with the cause, in one line', async () => {
     let stdout = '';
     let stderr = '';
-    const code = await run(['inspect', '--backend', 'tensorflow'], { stdout: { write: (t: string) => (stdout += t) }, stderr: { write: (t: string) => (stderr += t) }, env: {} });
+    const code = await run(['inspect', '--backend', 'tensorflow'], {
+      stdout: { write: (t: string) => (stdout += t) },
+      stderr: { write: (t: string) => (stderr += t) },
+      env: {},
+    });
     expect(code).toBe(EXIT.failure);
     expect(stderr).toBe('natinv inspect: Cannot find module @tensorflow/tfjs-node\n');
     expect(stdout).toBe('');

@@ -61,7 +61,10 @@ describe('natinv inspect', () => {
   it('--json gives the same as data', async () => {
     const { code, stdout } = await cli(['inspect', '--json']);
     expect(code).toBe(EXIT.ok);
-    const report = JSON.parse(stdout) as { batchNorm: Array<{ layer: string; shape: number[] }>; taps: Array<{ layer: string; defaultTap: boolean }> };
+    const report = JSON.parse(stdout) as {
+      batchNorm: Array<{ layer: string; shape: number[] }>;
+      taps: Array<{ layer: string; defaultTap: boolean }>;
+    };
     expect(report.batchNorm).toHaveLength(19);
     expect(report.batchNorm[0]).toEqual({ layer: 'bn1', shape: [32, 32, 16] });
     expect(report.taps.filter((t) => t.defaultTap).map((t) => t.layer)).toEqual(['layer1.2', 'layer2.2', 'layer3.2']);
@@ -127,7 +130,12 @@ describe('natinv evaluate', () => {
   it('scores the bundled teacher and its converted folder alike on lossless CIFAR-10 test images', async () => {
     const bundled = await cli(['evaluate', '--data', CIFAR10_LOSSLESS, '--limit', '16', '--json']);
     expect(bundled.code).toBe(EXIT.ok);
-    const result = JSON.parse(bundled.stdout) as { accuracy: number; correct: number; count: number; perClass: Array<{ name: string; total: number }> };
+    const result = JSON.parse(bundled.stdout) as {
+      accuracy: number;
+      correct: number;
+      count: number;
+      perClass: Array<{ name: string; total: number }>;
+    };
     expect(result.count).toBe(16);
     expect(result.accuracy).toBeGreaterThanOrEqual(0.75);
     expect(result.perClass.map((p) => p.name)).toContain('airplane');
@@ -135,7 +143,9 @@ describe('natinv evaluate', () => {
 
     const folder = await cli(['evaluate', '--teacher', 'tfjs', '--data', CIFAR10_LOSSLESS, '--limit', '16']);
     expect(folder.code).toBe(EXIT.ok);
-    expect(folder.stdout).toContain(`top-1 accuracy ${(100 * result.accuracy).toFixed(2)}% (${result.correct} of 16 images): cifar10_resnet20 on cifar10 file`);
+    expect(folder.stdout).toContain(
+      `top-1 accuracy ${(100 * result.accuracy).toFixed(2)}% (${result.correct} of 16 images): cifar10_resnet20 on cifar10 file`,
+    );
     expect(folder.stdout).toMatch(/^per class:\n {2}airplane +\d+\.\d% \(\d+\/\d+\)/m);
   });
 

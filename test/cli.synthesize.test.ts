@@ -57,12 +57,21 @@ describe('a DeepInversion run: stop, resume, skip, refuse', () => {
     const { code, stdout, stderr } = await cli([...argv, '--json']);
     expect(code).toBe(EXIT.ok);
     expect(stderr).toContain('resuming: 1 of 2 batches already in');
-    const events = stdout.trim().split('\n').map((line) => JSON.parse(line) as Record<string, unknown>);
+    const events = stdout
+      .trim()
+      .split('\n')
+      .map((line) => JSON.parse(line) as Record<string, unknown>);
     const kinds = events.map((e) => e.event);
     expect(kinds[0]).toBe('start');
     expect(kinds).toEqual(expect.arrayContaining(['step', 'estimate', 'batch', 'done']));
     expect(kinds[kinds.length - 1]).toBe('done');
-    expect(events.find((e) => e.event === 'start')).toMatchObject({ backend: BACKEND, batches: 2, batchSize: 3, steps: 2, shard: { index: 0, count: 1 } });
+    expect(events.find((e) => e.event === 'start')).toMatchObject({
+      backend: BACKEND,
+      batches: 2,
+      batchSize: 3,
+      steps: 2,
+      shard: { index: 0, count: 1 },
+    });
     const step = events.find((e) => e.event === 'step') as { terms: Record<string, number>; batch: number };
     expect(Object.keys(step.terms)).toEqual(['ce', 'bn', 'tv']);
     expect(step.batch).toBe(1);
@@ -108,7 +117,7 @@ describe('NaturalInversion (the default method)', () => {
     expect((await readManifest(folder)).configuration).toMatchObject({ featureTaps: ['layer3.2', 'layer2.2', 'layer1.2'] });
   });
 
-  it('with no size options, announces the quick setting for the backend and the papers\' one', async () => {
+  it("with no size options, announces the quick setting for the backend and the papers' one", async () => {
     const controller = new AbortController();
     controller.abort(); // stop before the first step: only the announcement is under test
     const { code, stderr } = await cli(['synthesize'], { signal: controller.signal });
@@ -136,7 +145,9 @@ describe('long runs', () => {
     expect(stderr).toMatch(/^estimated time: \S+ for 1 batch of 1 image x 100000 steps \(\d+\.\d\d s\/step, measured\)$/m);
     const quick = QUICK_DEFAULTS[BACKEND as BackendName].di;
     const faster = BACKEND === 'cpu' ? ', or --backend wasm \\(many times faster\\), or install @tensorflow/tfjs-node' : '';
-    expect(stderr).toMatch(new RegExp(`^that is long: for a quick look use --batch-size 1 --steps ${quick.steps} \\(about \\S+\\)${faster}\\.$`, 'm'));
+    expect(stderr).toMatch(
+      new RegExp(`^that is long: for a quick look use --batch-size 1 --steps ${quick.steps} \\(about \\S+\\)${faster}\\.$`, 'm'),
+    );
     expect(fs.existsSync(batchFilePath(path.join(tmp, 'long'), 0))).toBe(false);
   });
 });
@@ -180,7 +191,9 @@ describe('shards and merge', () => {
   it('--shard and JOB_COMPLETION_INDEX split a run; natinv merge joins it byte for byte', async () => {
     const first = await cli([...argv, '--shard', '0/2', '--out', 's0']);
     expect(first.code).toBe(EXIT.ok);
-    const second = await cli([...argv, '--out', 's1'], { env: { NATINV_BACKEND: BACKEND, JOB_COMPLETION_INDEX: '1', NATINV_SHARD_COUNT: '2' } });
+    const second = await cli([...argv, '--out', 's1'], {
+      env: { NATINV_BACKEND: BACKEND, JOB_COMPLETION_INDEX: '1', NATINV_SHARD_COUNT: '2' },
+    });
     expect(second.code).toBe(EXIT.ok);
     expect((await readManifest(path.join(tmp, 's0'))).finished).toEqual([0]);
     expect((await readManifest(path.join(tmp, 's1'))).finished).toEqual([1]);
@@ -189,7 +202,10 @@ describe('shards and merge', () => {
     const merged = await cli(['merge', 's0', 's1', '--out', 'merged', '--json']);
     expect(merged.code).toBe(EXIT.ok);
     expect(JSON.parse(merged.stdout)).toMatchObject({ event: 'merged', copied: [0, 1], missing: [] });
-    for (const [index, shard] of [[0, 's0'], [1, 's1']] as const) {
+    for (const [index, shard] of [
+      [0, 's0'],
+      [1, 's1'],
+    ] as const) {
       const copy = fs.readFileSync(batchFilePath(path.join(tmp, 'merged'), index));
       expect(copy.equals(fs.readFileSync(batchFilePath(path.join(tmp, shard), index)))).toBe(true);
     }

@@ -99,7 +99,9 @@ describe('dataset format', () => {
   it('refuses inconsistent batches and missing class names before writing anything', async () => {
     await expect(writeBatch(dir, { ...fakeBatch(0), targets: new Int32Array(3) })).rejects.toThrow(/targets has 3 entries for 4 images/);
     await expect(writeBatch(dir, fakeBatch(2), { classNames: ['a', 'b'] })).rejects.toThrow(/target \d+ but classNames has 2 entries/);
-    await expect(writeBatch(dir, { ...fakeBatch(0), images: new Float32Array(5) })).rejects.toThrow(/images has 5 values but shape \[4, 8, 8, 3\] needs 768/);
+    await expect(writeBatch(dir, { ...fakeBatch(0), images: new Float32Array(5) })).rejects.toThrow(
+      /images has 5 values but shape \[4, 8, 8, 3\] needs 768/,
+    );
     await expect(writeBatch(dir, { ...fakeBatch(0), normalization: { mean: [0.5], std: [1] } })).rejects.toThrow(
       /normalization must be \{ mean, std \} with 3 finite numbers each/,
     );
@@ -117,7 +119,9 @@ describe('dataset format', () => {
     expect(dataset.missing).toEqual([3]);
     expect(dataset.images01.subarray(8 * 192, 12 * 192)).toEqual(fakeBatch(2).images01);
     expect([...dataset.targets]).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 0, 1]);
-    await expect(readDataset(dir, { requireComplete: true })).rejects.toThrow(/incomplete: 1 of 4 planned batches are missing \(first: 3\)/);
+    await expect(readDataset(dir, { requireComplete: true })).rejects.toThrow(
+      /incomplete: 1 of 4 planned batches are missing \(first: 3\)/,
+    );
     expect((await readManifest(dir)).finished).toEqual([0, 1, 2]);
   });
 

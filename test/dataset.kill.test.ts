@@ -9,7 +9,15 @@ import { ChildProcess, spawn } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
 import type { BuildOptions, BuildResult } from 'esbuild';
-import { batchFilePath, batchImagesPath, finishedBatches, readBatch, readManifest, serializeBatch, synthesizeToFolder } from '../src/dataset';
+import {
+  batchFilePath,
+  batchImagesPath,
+  finishedBatches,
+  readBatch,
+  readManifest,
+  serializeBatch,
+  synthesizeToFolder,
+} from '../src/dataset';
 import { FakeTrainerOptions, fakeBatch, fakeConfiguration, fakeTrainer, makeTempDir, removeTempDir } from './dataset.fixtures';
 
 const ROOT = path.resolve(__dirname, '..');

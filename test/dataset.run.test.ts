@@ -51,7 +51,14 @@ describe('synthesizeToFolder', () => {
     expect(calls).toEqual([[0, 1, 2]]);
     expect(progress).toEqual(['0:1/3', '1:2/3', '2:3/3']);
     const manifest = await readManifest(folder);
-    expect(manifest).toMatchObject({ format: 'natinv-dataset', version: 2, batches: 3, batchSize: 4, imageShape: [8, 8, 3], finished: [0, 1, 2] });
+    expect(manifest).toMatchObject({
+      format: 'natinv-dataset',
+      version: 2,
+      batches: 3,
+      batchSize: 4,
+      imageShape: [8, 8, 3],
+      finished: [0, 1, 2],
+    });
     expect(manifest.configuration).toEqual(fakeConfiguration());
     expect(Date.parse(manifest.updated)).toBeGreaterThanOrEqual(Date.parse(manifest.created));
     expect(fs.readFileSync(batchFilePath(folder, 1))).toEqual(Buffer.from(serializeBatch(fakeBatch(1))));
@@ -97,7 +104,13 @@ describe('synthesizeToFolder', () => {
 
   it('reports an abort signalled before the start without calling the trainer', async () => {
     const { trainer, calls } = fakeTrainer();
-    const summary = await synthesizeToFolder({ folder: dir, batches: 2, configuration: fakeConfiguration(), trainer, signal: AbortSignal.abort() });
+    const summary = await synthesizeToFolder({
+      folder: dir,
+      batches: 2,
+      configuration: fakeConfiguration(),
+      trainer,
+      signal: AbortSignal.abort(),
+    });
     expect(summary.aborted).toBe(true);
     expect(calls).toEqual([]);
   });
@@ -116,7 +129,13 @@ describe('synthesizeToFolder', () => {
         cleaned = true;
       }
     }
-    const summary = await synthesizeToFolder({ folder: dir, batches: 3, configuration: fakeConfiguration(), trainer, signal: controller.signal });
+    const summary = await synthesizeToFolder({
+      folder: dir,
+      batches: 3,
+      configuration: fakeConfiguration(),
+      trainer,
+      signal: controller.signal,
+    });
     expect(summary).toEqual({ written: [0], skipped: [], corrupt: [], aborted: true });
     expect(cleaned).toBe(true);
 
@@ -143,9 +162,9 @@ describe('synthesizeToFolder', () => {
 
   it('keeps the batches of a trainer that crashed, and a rerun makes only the rest', async () => {
     const crashing = fakeTrainer({ failAfter: 3 });
-    await expect(synthesizeToFolder({ folder: dir, batches: 5, configuration: fakeConfiguration(), trainer: crashing.trainer })).rejects.toThrow(
-      'trainer crashed',
-    );
+    await expect(
+      synthesizeToFolder({ folder: dir, batches: 5, configuration: fakeConfiguration(), trainer: crashing.trainer }),
+    ).rejects.toThrow('trainer crashed');
     expect((await finishedBatches(dir)).finished).toEqual([0, 1, 2]);
     const second = fakeTrainer();
     await synthesizeToFolder({ folder: dir, batches: 5, configuration: fakeConfiguration(), trainer: second.trainer });
@@ -190,7 +209,9 @@ describe('synthesizeToFolder', () => {
     expect(fs.readFileSync(path.join(dir, 'notes.txt'), 'utf8')).toBe('keep me');
     // overwrite only replaces another run: the same run resumes.
     const same = fakeTrainer();
-    expect((await synthesizeToFolder({ folder: dir, batches: 3, configuration: changed, trainer: same.trainer, overwrite: true })).skipped).toEqual([0, 1]);
+    expect(
+      (await synthesizeToFolder({ folder: dir, batches: 3, configuration: changed, trainer: same.trainer, overwrite: true })).skipped,
+    ).toEqual([0, 1]);
     expect(same.calls).toEqual([[2]]);
     await expect(synthesizeToFolder({ folder: dir, batches: 3, configuration: changed, trainer, batchSize: 8 })).rejects.toThrow(
       /holds batches of 4 images but this run makes batches of 8/,
@@ -299,7 +320,10 @@ describe('shards', () => {
   it('lets shards share one folder', async () => {
     const runs = [0, 1, 2].map((index) => {
       const { trainer, calls } = fakeTrainer({ delayMs: 1 });
-      return { calls, done: synthesizeToFolder({ folder: dir, batches: 7, shard: { index, count: 3 }, configuration: fakeConfiguration(), trainer }) };
+      return {
+        calls,
+        done: synthesizeToFolder({ folder: dir, batches: 7, shard: { index, count: 3 }, configuration: fakeConfiguration(), trainer }),
+      };
     });
     await Promise.all(runs.map((r) => r.done));
     expect(runs.map((r) => r.calls)).toEqual([[[0, 3, 6]], [[1, 4]], [[2, 5]]]);
@@ -311,7 +335,13 @@ describe('shards', () => {
     const a = path.join(dir, 'a');
     const b = path.join(dir, 'b');
     const c = path.join(dir, 'c');
-    await synthesizeToFolder({ folder: a, batches: 2, shard: { index: 0, count: 2 }, configuration: fakeConfiguration(), trainer: fakeTrainer().trainer });
+    await synthesizeToFolder({
+      folder: a,
+      batches: 2,
+      shard: { index: 0, count: 2 },
+      configuration: fakeConfiguration(),
+      trainer: fakeTrainer().trainer,
+    });
     await synthesizeToFolder({
       folder: b,
       batches: 2,
@@ -327,7 +357,9 @@ describe('shards', () => {
 
     // Same configuration, but batch 0 holds other bytes (as if made by other code).
     await synthesizeToFolder({ folder: c, batches: 2, configuration: fakeConfiguration(), trainer: fakeTrainer({ seed: 9 }).trainer });
-    await expect(mergeDatasets([a, c], target)).rejects.toThrow(/batch 0 differs between .*a.batches.batch-000000\.safetensors and .*c.batches/);
+    await expect(mergeDatasets([a, c], target)).rejects.toThrow(
+      /batch 0 differs between .*a.batches.batch-000000\.safetensors and .*c.batches/,
+    );
     expect(fs.existsSync(target)).toBe(false);
 
     await expect(mergeDatasets([a, path.join(dir, 'nothing')], target)).rejects.toThrow(/no manifest\.json in .*nothing/);
@@ -354,10 +386,18 @@ describe('parseShard and shardFromEnv', () => {
   it('reads Kubernetes indexed jobs', () => {
     expect(shardFromEnv({})).toEqual({ index: 0, count: 1 });
     expect(shardFromEnv({ JOB_COMPLETION_INDEX: '2', NATINV_SHARD_COUNT: '3' })).toEqual({ index: 2, count: 3 });
-    expect(() => shardFromEnv({ JOB_COMPLETION_INDEX: '2' })).toThrow(/NATINV_SHARD_COUNT is not set; set NATINV_SHARD_COUNT to the number of shards/);
+    expect(() => shardFromEnv({ JOB_COMPLETION_INDEX: '2' })).toThrow(
+      /NATINV_SHARD_COUNT is not set; set NATINV_SHARD_COUNT to the number of shards/,
+    );
     expect(() => shardFromEnv({ NATINV_SHARD_COUNT: '3' })).toThrow(/JOB_COMPLETION_INDEX is not set; run as a Kubernetes indexed job/);
-    expect(() => shardFromEnv({ JOB_COMPLETION_INDEX: '3', NATINV_SHARD_COUNT: '3' })).toThrow(/shard index 3 is out of range for 3 shards/);
-    expect(() => shardFromEnv({ JOB_COMPLETION_INDEX: 'x', NATINV_SHARD_COUNT: '3' })).toThrow(/JOB_COMPLETION_INDEX must be a non-negative integer, got "x"/);
-    expect(() => shardFromEnv({ JOB_COMPLETION_INDEX: '0', NATINV_SHARD_COUNT: '2.5' })).toThrow(/NATINV_SHARD_COUNT must be a non-negative integer/);
+    expect(() => shardFromEnv({ JOB_COMPLETION_INDEX: '3', NATINV_SHARD_COUNT: '3' })).toThrow(
+      /shard index 3 is out of range for 3 shards/,
+    );
+    expect(() => shardFromEnv({ JOB_COMPLETION_INDEX: 'x', NATINV_SHARD_COUNT: '3' })).toThrow(
+      /JOB_COMPLETION_INDEX must be a non-negative integer, got "x"/,
+    );
+    expect(() => shardFromEnv({ JOB_COMPLETION_INDEX: '0', NATINV_SHARD_COUNT: '2.5' })).toThrow(
+      /NATINV_SHARD_COUNT must be a non-negative integer/,
+    );
   });
 });

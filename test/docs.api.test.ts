@@ -28,7 +28,10 @@ function listFiles(dir: string): string[] {
 test('docs/api matches what npm run docs:api generates from the sources', () => {
   const fresh = fs.mkdtempSync(path.join(os.tmpdir(), 'natinv-api-'));
   try {
-    execFileSync(process.execPath, [path.join(ROOT, 'node_modules', 'typedoc', 'bin', 'typedoc'), '--out', fresh, '--logLevel', 'Error'], { cwd: ROOT, stdio: 'pipe' });
+    execFileSync(process.execPath, [path.join(ROOT, 'node_modules', 'typedoc', 'bin', 'typedoc'), '--out', fresh, '--logLevel', 'Error'], {
+      cwd: ROOT,
+      stdio: 'pipe',
+    });
     const stale = 'docs/api is stale: run `npm run docs:api` and commit the result';
     expect({ files: listFiles(COMMITTED), why: stale }).toEqual({ files: listFiles(fresh), why: stale });
     for (const file of listFiles(fresh)) {

@@ -2,13 +2,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import * as zlib from 'zlib';
 import * as tf from '@tensorflow/tfjs-core';
-import {
-  CIFAR100_COARSE_CLASSES,
-  CIFAR100_FINE_CLASSES,
-  CIFAR10_CLASSES,
-  cifarBatch,
-  parseCifar,
-} from '../src/io/cifar';
+import { CIFAR100_COARSE_CLASSES, CIFAR100_FINE_CLASSES, CIFAR10_CLASSES, cifarBatch, parseCifar } from '../src/io/cifar';
 import { DATA_DIR } from './helpers/shared';
 
 const CIFAR10_FILE = path.join(DATA_DIR, 'cifar10', 'test_batch_first1017.bin.gz');

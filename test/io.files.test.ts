@@ -20,7 +20,10 @@ describe('safetensors files', () => {
     const file = path.join(dir, 'nested', 'shard.safetensors');
     await writeSafetensorsFile(
       file,
-      { x: { dtype: 'float32', shape: [2], data: new Float32Array([1.5, -2]) }, y: { dtype: 'int32', shape: [1], data: new Int32Array([7]) } },
+      {
+        x: { dtype: 'float32', shape: [2], data: new Float32Array([1.5, -2]) },
+        y: { dtype: 'int32', shape: [1], data: new Int32Array([7]) },
+      },
       { step: '12' },
     );
     expect(fs.readdirSync(path.dirname(file))).toEqual(['shard.safetensors']); // no temp file left behind
@@ -41,7 +44,9 @@ describe('safetensors files', () => {
     const truncated = path.join(dir, 'cut.safetensors');
     const bytes = fs.readFileSync(path.join(MODELS_DIR, 'cifar10_resnet20.safetensors'));
     fs.writeFileSync(truncated, bytes.subarray(0, bytes.length - 4));
-    await expect(readSafetensorsFile(truncated)).rejects.toThrow(new RegExp(`^safetensors file ${truncated.replace(/[.\\/]/g, '\\$&')}: .*truncated`));
+    await expect(readSafetensorsFile(truncated)).rejects.toThrow(
+      new RegExp(`^safetensors file ${truncated.replace(/[.\\/]/g, '\\$&')}: .*truncated`),
+    );
   });
 });
 

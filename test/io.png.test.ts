@@ -14,7 +14,11 @@ function randomBytes(n: number, seed = 1): Uint8Array {
   return out;
 }
 
-interface Chunk { type: string; data: Uint8Array; crc: number }
+interface Chunk {
+  type: string;
+  data: Uint8Array;
+  crc: number;
+}
 
 /** Splits a PNG into chunks, independently of the decoder under test. */
 function chunks(png: Uint8Array): Chunk[] {
@@ -42,7 +46,14 @@ function pngChunk(type: string, data: Uint8Array): Buffer {
 }
 
 /** A PNG whose rows use the given filter types, built with a reference filter encoder. */
-function filteredPng(pixels: Uint8Array, width: number, height: number, channels: 3 | 4, filters: number[], ihdrOverride: Partial<Record<'depth' | 'color' | 'interlace', number>> = {}): Uint8Array {
+function filteredPng(
+  pixels: Uint8Array,
+  width: number,
+  height: number,
+  channels: 3 | 4,
+  filters: number[],
+  ihdrOverride: Partial<Record<'depth' | 'color' | 'interlace', number>> = {},
+): Uint8Array {
   const stride = width * channels;
   const raw = Buffer.alloc((stride + 1) * height);
   for (let y = 0; y < height; y++) {

@@ -1,13 +1,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import * as tf from '@tensorflow/tfjs-core';
-import {
-  metadataJson,
-  parseSafetensors,
-  rawToTensor,
-  serializeSafetensors,
-  tensorToRaw,
-} from '../src/io/safetensors';
+import { metadataJson, parseSafetensors, rawToTensor, serializeSafetensors, tensorToRaw } from '../src/io/safetensors';
 import { MODELS_DIR, PARITY_DIR } from './helpers/shared';
 
 /** A safetensors file from a header (object or raw text/bytes) and a data section. */
@@ -109,7 +103,8 @@ describe('16-bit and 64-bit decoding', () => {
   }
 
   it('decodes F16 including subnormals, infinities and NaN', () => {
-    const t = parseSafetensors(encoded('F16', [0x3c00, 0xc000, 0x3555, 0x7bff, 0x0001, 0x0400, 0x7c00, 0xfc00, 0x7e00, 0x8000], 2)).tensors.t;
+    const t = parseSafetensors(encoded('F16', [0x3c00, 0xc000, 0x3555, 0x7bff, 0x0001, 0x0400, 0x7c00, 0xfc00, 0x7e00, 0x8000], 2)).tensors
+      .t;
     expect(t.dtype).toBe('float32');
     expect(t.storedAs).toBe('F16');
     const d = Array.from(t.data);
@@ -143,31 +138,79 @@ describe('parseSafetensors errors', () => {
   it.each<[string, () => Uint8Array, RegExp]>([
     ['a file shorter than 8 bytes', () => new Uint8Array(5), /5 bytes is shorter than the 8-byte header length prefix/],
     ['a header length past the end', () => build('{}', new Uint8Array(0), 100), /header length prefix says 100 bytes but only 2 follow/],
-    ['a header length with the high word set', () => {
-      const b = build('{}');
-      new DataView(b.buffer).setUint32(4, 1, true);
-      return b;
-    }, /header length prefix says 4294967298 bytes/],
+    [
+      'a header length with the high word set',
+      () => {
+        const b = build('{}');
+        new DataView(b.buffer).setUint32(4, 1, true);
+        return b;
+      },
+      /header length prefix says 4294967298 bytes/,
+    ],
     ['a header that is not UTF-8', () => build(new Uint8Array([0x7b, 0xff, 0xfe, 0x7d])), /header is not valid UTF-8/],
     ['a header that is not JSON', () => build('{"a": '), /header is not valid JSON/],
     ['a header that is an array', () => build('[1, 2]'), /header must be a JSON object, found an array/],
     ['a header that is null', () => build('null'), /header must be a JSON object, found null/],
     ['an entry that is not an object', () => build({ w: 3 }), /tensor "w": its header entry must be an object/],
-    ['an unsupported dtype', () => build({ w: { dtype: 'F64', shape: [1], data_offsets: [0, 8] } }, data8), /tensor "w": unsupported dtype "F64"; natinv reads F32, F16, BF16, I32, I64/],
+    [
+      'an unsupported dtype',
+      () => build({ w: { dtype: 'F64', shape: [1], data_offsets: [0, 8] } }, data8),
+      /tensor "w": unsupported dtype "F64"; natinv reads F32, F16, BF16, I32, I64/,
+    ],
     ['a missing dtype', () => build({ w: { shape: [1], data_offsets: [0, 4] } }), /tensor "w": unsupported dtype undefined/],
-    ['a negative dimension', () => build({ w: { dtype: 'F32', shape: [-1], data_offsets: [0, 0] } }), /tensor "w": shape must be a list of non-negative integers, found \[-1\]/],
-    ['a fractional dimension', () => build({ w: { dtype: 'F32', shape: [1.5], data_offsets: [0, 0] } }), /tensor "w": shape must be a list of non-negative integers/],
-    ['a shape that is not a list', () => build({ w: { dtype: 'F32', shape: '2', data_offsets: [0, 8] } }, data8), /tensor "w": shape must be a list/],
-    ['offsets in the wrong order', () => build({ w: { dtype: 'F32', shape: [1], data_offsets: [8, 4] } }, data8), /tensor "w": data_offsets must be \[begin, end\] with integers 0 <= begin <= end, found \[8,4\]/],
-    ['offsets of the wrong length', () => build({ w: { dtype: 'F32', shape: [1], data_offsets: [0] } }, data8), /tensor "w": data_offsets must be \[begin, end\]/],
-    ['a byte length that does not match the shape', () => build({ w: { dtype: 'F32', shape: [3], data_offsets: [0, 8] } }, data8), /tensor "w": data_offsets \[0, 8\] span 8 bytes but shape \[3\] of F32 needs 12/],
-    ['offsets past the end of the data', () => build({ w: f32([4], 0) }, data8), /tensor "w": its data ends at byte 16 of the data section but only 8 bytes follow the header; the file is truncated/],
-    ['overlapping tensors', () => build({ a: f32([2], 0), b: f32([2], 4) }, new Uint8Array(12)), /tensors "a" \[0, 8\) and "b" \[4, 12\) overlap/],
-    ['a gap between tensors', () => build({ a: f32([1], 0), b: f32([1], 8) }, new Uint8Array(12)), /4 unused bytes after tensor "a", before tensor "b"/],
+    [
+      'a negative dimension',
+      () => build({ w: { dtype: 'F32', shape: [-1], data_offsets: [0, 0] } }),
+      /tensor "w": shape must be a list of non-negative integers, found \[-1\]/,
+    ],
+    [
+      'a fractional dimension',
+      () => build({ w: { dtype: 'F32', shape: [1.5], data_offsets: [0, 0] } }),
+      /tensor "w": shape must be a list of non-negative integers/,
+    ],
+    [
+      'a shape that is not a list',
+      () => build({ w: { dtype: 'F32', shape: '2', data_offsets: [0, 8] } }, data8),
+      /tensor "w": shape must be a list/,
+    ],
+    [
+      'offsets in the wrong order',
+      () => build({ w: { dtype: 'F32', shape: [1], data_offsets: [8, 4] } }, data8),
+      /tensor "w": data_offsets must be \[begin, end\] with integers 0 <= begin <= end, found \[8,4\]/,
+    ],
+    [
+      'offsets of the wrong length',
+      () => build({ w: { dtype: 'F32', shape: [1], data_offsets: [0] } }, data8),
+      /tensor "w": data_offsets must be \[begin, end\]/,
+    ],
+    [
+      'a byte length that does not match the shape',
+      () => build({ w: { dtype: 'F32', shape: [3], data_offsets: [0, 8] } }, data8),
+      /tensor "w": data_offsets \[0, 8\] span 8 bytes but shape \[3\] of F32 needs 12/,
+    ],
+    [
+      'offsets past the end of the data',
+      () => build({ w: f32([4], 0) }, data8),
+      /tensor "w": its data ends at byte 16 of the data section but only 8 bytes follow the header; the file is truncated/,
+    ],
+    [
+      'overlapping tensors',
+      () => build({ a: f32([2], 0), b: f32([2], 4) }, new Uint8Array(12)),
+      /tensors "a" \[0, 8\) and "b" \[4, 12\) overlap/,
+    ],
+    [
+      'a gap between tensors',
+      () => build({ a: f32([1], 0), b: f32([1], 8) }, new Uint8Array(12)),
+      /4 unused bytes after tensor "a", before tensor "b"/,
+    ],
     ['a gap at the start', () => build({ a: f32([1], 4) }, data8), /4 unused bytes at the start of the data section/],
     ['trailing bytes', () => build({ a: f32([1], 0) }, data8), /4 trailing bytes after the last tensor/],
     ['metadata that is not an object', () => build({ __metadata__: ['x'] }), /"__metadata__" must be an object of string values/],
-    ['a metadata value that is not a string', () => build({ __metadata__: { lr: 0.1 } }), /"__metadata__" entry "lr" must be a string, found 0.1/],
+    [
+      'a metadata value that is not a string',
+      () => build({ __metadata__: { lr: 0.1 } }),
+      /"__metadata__" entry "lr" must be a string, found 0.1/,
+    ],
   ])('reports %s', (_, make, message) => {
     expect(() => parseSafetensors(make())).toThrow(message);
   });

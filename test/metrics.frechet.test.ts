@@ -79,7 +79,12 @@ describe('featureStatistics', () => {
     expect(() => featureStatistics(new Float32Array(7), { dimension: 2 })).toThrow(/whole number of rows/);
     expect(() => featureStatistics([[1, 2]])).toThrow(/at least 2/);
     expect(() => featureStatistics([[1, 2], [3]])).toThrow(/row 1 has 1 values/);
-    expect(() => featureStatistics([[1, NaN], [3, 4]])).toThrow(/row 0, column 1/);
+    expect(() =>
+      featureStatistics([
+        [1, NaN],
+        [3, 4],
+      ]),
+    ).toThrow(/row 0, column 1/);
   });
 });
 
@@ -89,8 +94,8 @@ describe('symmetricEigen', () => {
     const { covariance } = featureStatistics(fixture(20, d, 0.3), { dimension: d });
     const { values, vectors } = symmetricEigen(covariance, d);
     const numpy = [
-      0.26111391224484654, 0.4469178795907348, 0.4496236896447383, 0.5203298746928305, 0.5886420952677996,
-      0.6285363826213952, 1.9166762260081547, 3.6461375498945006,
+      0.26111391224484654, 0.4469178795907348, 0.4496236896447383, 0.5203298746928305, 0.5886420952677996, 0.6285363826213952,
+      1.9166762260081547, 3.6461375498945006,
     ];
     const sorted = Array.from(values).sort((a, b) => a - b);
     sorted.forEach((v, i) => expect(Math.abs(v - numpy[i])).toBeLessThan(1e-13));
@@ -140,7 +145,11 @@ describe('frechetDistance', () => {
     let expected = 0;
     for (let j = 0; j < mu1.length; j++) expected += (mu1[j] - mu2[j]) ** 2 + (Math.sqrt(s1[j]) - Math.sqrt(s2[j])) ** 2;
     const stats = featureStatistics(a, { dimension: 7 });
-    expect(Array.from(stats.covariance.filter((_, i) => i % 8 === 0)).map((v, j) => v - s1[j]).every((e) => Math.abs(e) < 1e-12)).toBe(true);
+    expect(
+      Array.from(stats.covariance.filter((_, i) => i % 8 === 0))
+        .map((v, j) => v - s1[j])
+        .every((e) => Math.abs(e) < 1e-12),
+    ).toBe(true);
     expect(Math.abs(frechetDistance(a, b, { dimension: 7 }) - expected)).toBeLessThan(1e-10 * expected);
   });
 
@@ -178,6 +187,17 @@ describe('frechetDistance', () => {
 
   test('rejects sets of different dimensions', () => {
     expect(() => frechetDistance(gaussian(10, 4, 1), gaussian(10, 6, 2).subarray(0, 60), { dimension: 4 })).not.toThrow();
-    expect(() => frechetDistance([[1, 2], [2, 3]], [[1, 2, 3], [3, 4, 5]])).toThrow(/different dimensions \(2 and 3\)/);
+    expect(() =>
+      frechetDistance(
+        [
+          [1, 2],
+          [2, 3],
+        ],
+        [
+          [1, 2, 3],
+          [3, 4, 5],
+        ],
+      ),
+    ).toThrow(/different dimensions \(2 and 3\)/);
   });
 });

@@ -76,7 +76,9 @@ describe('evaluate and verifierAccuracy', () => {
   test('clear errors', async () => {
     const x = images();
     await expect(evaluate(model, { images: x, labels: [0, 1] })).rejects.toThrow(/6 images but 2 labels/);
-    await expect(evaluate(model, { images: x, labels: [0, 1, 2, 3, 0, 0] })).rejects.toThrow(/label 3 at index 3 is not a class index in \[0, 3\)/);
+    await expect(evaluate(model, { images: x, labels: [0, 1, 2, 3, 0, 0] })).rejects.toThrow(
+      /label 3 at index 3 is not a class index in \[0, 3\)/,
+    );
     await expect(evaluate(model, { images: x, labels: LABELS }, { batchSize: 0 })).rejects.toThrow(/batchSize must be a positive integer/);
     const wrong = tf.zeros([2, 2, 2, 3]) as tf.Tensor4D;
     await expect(verifierAccuracy(model, wrong, [0, 1])).rejects.toThrow(/takes images of shape \[N, 1, 1, 3\]/);

@@ -73,29 +73,55 @@ describe('inceptionScoreFromProbabilities', () => {
   }
 
   test('one-hot predictions with uniform classes score the number of classes', () => {
-    const score = inceptionScoreFromProbabilities(oneHot(100, (i) => i % classes), classes, { splits: 10 });
+    const score = inceptionScoreFromProbabilities(
+      oneHot(100, (i) => i % classes),
+      classes,
+      { splits: 10 },
+    );
     score.splits.forEach((s) => expect(s).toBeCloseTo(classes, 12));
     expect(score.mean).toBeCloseTo(classes, 12);
     expect(score.std).toBeLessThan(1e-12);
   });
 
   test('one class for every image, or uniform predictions, score 1', () => {
-    expect(inceptionScoreFromProbabilities(oneHot(50, () => 3), classes, { splits: 5 }).mean).toBeCloseTo(1, 12);
+    expect(
+      inceptionScoreFromProbabilities(
+        oneHot(50, () => 3),
+        classes,
+        { splits: 5 },
+      ).mean,
+    ).toBeCloseTo(1, 12);
     expect(inceptionScoreFromProbabilities(new Float32Array(50 * classes).fill(0.1), classes, { splits: 1 }).mean).toBeCloseTo(1, 6);
   });
 
   test('confident predictions over half the classes score half the classes', () => {
-    expect(inceptionScoreFromProbabilities(oneHot(100, (i) => i % 5), classes, { splits: 4 }).mean).toBeCloseTo(5, 12);
+    expect(
+      inceptionScoreFromProbabilities(
+        oneHot(100, (i) => i % 5),
+        classes,
+        { splits: 4 },
+      ).mean,
+    ).toBeCloseTo(5, 12);
   });
 
   test('uneven splits differ in size by at most one image', () => {
-    const score = inceptionScoreFromProbabilities(oneHot(23, (i) => i % 2), classes, { splits: 3 });
+    const score = inceptionScoreFromProbabilities(
+      oneHot(23, (i) => i % 2),
+      classes,
+      { splits: 3 },
+    );
     expect(score.splits).toHaveLength(3);
     score.splits.forEach((s) => expect(s).toBeGreaterThan(1.9));
   });
 
   test('clear errors', () => {
-    expect(() => inceptionScoreFromProbabilities(oneHot(5, () => 0), classes, { splits: 10 })).toThrow(/5 images cannot fill 10 splits/);
+    expect(() =>
+      inceptionScoreFromProbabilities(
+        oneHot(5, () => 0),
+        classes,
+        { splits: 10 },
+      ),
+    ).toThrow(/5 images cannot fill 10 splits/);
     expect(() => inceptionScoreFromProbabilities(new Float32Array(11), classes)).toThrow(/whole number of rows/);
     expect(() => inceptionScoreFromProbabilities(new Float32Array(20).fill(3), classes, { splits: 1 })).toThrow(/not logits/);
   });

@@ -72,15 +72,41 @@ test('feature taps are one output per stage, deepest first', () => {
   expect(ZOO.vgg11_bn.featureTaps).toEqual(['features.27', 'features.20', 'features.13', 'features.6', 'features.2']);
   expect(ZOO.vgg16_bn.featureTaps).toEqual(['features.42', 'features.32', 'features.22', 'features.12', 'features.5']);
   expect(ZOO.mobilenetv2.featureTaps).toEqual(['layers.16', 'layers.12', 'layers.5', 'layers.2']);
-  expect(shapesOf('resnet20')).toEqual([[8, 8, 64], [16, 16, 32], [32, 32, 16]]);
-  expect(shapesOf('vgg11_bn')).toEqual([[2, 2, 512], [4, 4, 512], [8, 8, 256], [16, 16, 128], [32, 32, 64]]);
-  expect(shapesOf('mobilenetv2')).toEqual([[4, 4, 320], [8, 8, 96], [16, 16, 32], [32, 32, 24]]);
+  expect(shapesOf('resnet20')).toEqual([
+    [8, 8, 64],
+    [16, 16, 32],
+    [32, 32, 16],
+  ]);
+  expect(shapesOf('vgg11_bn')).toEqual([
+    [2, 2, 512],
+    [4, 4, 512],
+    [8, 8, 256],
+    [16, 16, 128],
+    [32, 32, 64],
+  ]);
+  expect(shapesOf('mobilenetv2')).toEqual([
+    [4, 4, 320],
+    [8, 8, 96],
+    [16, 16, 32],
+    [32, 32, 24],
+  ]);
 });
 
 test('layers carry PyTorch module names', () => {
   const model = buildZooModel('mobilenetv2', { seed: 0 });
   const names = new Set(model.layers.map((l) => l.name));
-  for (const n of ['conv1', 'bn1', 'layers.0.conv1', 'layers.0.shortcut.0', 'layers.0.shortcut.1', 'layers.3.conv2', 'layers.3.bn3', 'conv2', 'bn2', 'linear']) {
+  for (const n of [
+    'conv1',
+    'bn1',
+    'layers.0.conv1',
+    'layers.0.shortcut.0',
+    'layers.0.shortcut.1',
+    'layers.3.conv2',
+    'layers.3.bn3',
+    'conv2',
+    'bn2',
+    'linear',
+  ]) {
     expect(names.has(n)).toBe(true);
   }
   expect(model.getLayer('layers.3.conv2').getClassName()).toBe('DepthwiseConv2D');
@@ -91,7 +117,11 @@ test('layers carry PyTorch module names', () => {
   expect(resnet.getLayer('layer1.2.add').getClassName()).toBe('Add');
   expect(resnet.getLayer('layer2.0.conv1.pad').getClassName()).toBe('ZeroPadding2D');
   expect(Object.keys(exportPytorchWeights(resnet)).slice(0, 5)).toEqual([
-    'conv1.weight', 'bn1.weight', 'bn1.bias', 'bn1.running_mean', 'bn1.running_var',
+    'conv1.weight',
+    'bn1.weight',
+    'bn1.bias',
+    'bn1.running_mean',
+    'bn1.running_var',
   ]);
   resnet.dispose();
 });
@@ -122,7 +152,10 @@ test('numClasses, inputShape and seed', () => {
 
 describe('OptionAShortcut', () => {
   test('takes x[:, ::2, ::2] and zero-pads channels on both sides, with a gradient', () => {
-    const x = tf.tensor4d(Array.from({ length: 2 * 3 * 3 * 2 }, (_, i) => i), [2, 3, 3, 2]);
+    const x = tf.tensor4d(
+      Array.from({ length: 2 * 3 * 3 * 2 }, (_, i) => i),
+      [2, 3, 3, 2],
+    );
     const layer = new OptionAShortcut({ padChannels: 1 });
     const y = layer.apply(x) as tf.Tensor;
     expect(y.shape).toEqual([2, 2, 2, 4]);

@@ -18,7 +18,15 @@ function fill(shape: number[], k: number): TensorData {
 /** Depthwise 3x3 s2 -> BN -> ReLU -> 1x1 conv with bias -> mean over H, W -> Linear: every mapped layer kind. */
 function tinyModel(): tfl.LayersModel {
   const input = tfl.input({ shape: [5, 5, 2], name: 'input' });
-  let x = tfl.layers.zeroPadding2d({ padding: [[1, 1], [1, 1]], name: 'dw.pad' }).apply(input) as tfl.SymbolicTensor;
+  let x = tfl.layers
+    .zeroPadding2d({
+      padding: [
+        [1, 1],
+        [1, 1],
+      ],
+      name: 'dw.pad',
+    })
+    .apply(input) as tfl.SymbolicTensor;
   x = tfl.layers.depthwiseConv2d({ kernelSize: 3, strides: 2, useBias: false, name: 'dw' }).apply(x) as tfl.SymbolicTensor;
   x = tfl.layers.batchNormalization({ epsilon: 1e-5, name: 'bn' }).apply(x) as tfl.SymbolicTensor;
   x = tfl.layers.reLU({ name: 'bn.relu' }).apply(x) as tfl.SymbolicTensor;
@@ -30,8 +38,15 @@ function tinyModel(): tfl.LayersModel {
 
 function tinyWeights(): Record<string, TensorData> {
   const shapes: Array<[string, number[]]> = [
-    ['dw.weight', [2, 1, 3, 3]], ['bn.weight', [2]], ['bn.bias', [2]], ['bn.running_mean', [2]], ['bn.running_var', [2]],
-    ['pw.weight', [3, 2, 1, 1]], ['pw.bias', [3]], ['fc.weight', [4, 3]], ['fc.bias', [4]],
+    ['dw.weight', [2, 1, 3, 3]],
+    ['bn.weight', [2]],
+    ['bn.bias', [2]],
+    ['bn.running_mean', [2]],
+    ['bn.running_var', [2]],
+    ['pw.weight', [3, 2, 1, 1]],
+    ['pw.bias', [3]],
+    ['fc.weight', [4, 3]],
+    ['fc.bias', [4]],
   ];
   const weights: Record<string, TensorData> = {};
   shapes.forEach(([name, shape], k) => (weights[name] = fill(shape, k)));
@@ -63,7 +78,11 @@ describe('loadPytorchWeights', () => {
       expect(exported[name].shape).toEqual(w.shape);
       expect(exported[name].data).toEqual(w.data);
     }
-    expect(exportPytorchWeights(model, { numBatchesTracked: true })['bn.num_batches_tracked']).toEqual({ dtype: 'int32', shape: [], data: new Int32Array([0]) });
+    expect(exportPytorchWeights(model, { numBatchesTracked: true })['bn.num_batches_tracked']).toEqual({
+      dtype: 'int32',
+      shape: [],
+      data: new Int32Array([0]),
+    });
     model.dispose();
   });
 
@@ -161,7 +180,9 @@ test('zoo weights survive export -> safetensors bytes -> loadTeacher', async () 
   const a = exportPytorchWeights(source);
   const b = exportPytorchWeights(teacher.model);
   // A plain loop: jest's toEqual walks typed arrays element by element very slowly.
-  const differing = Object.keys(a).filter((key) => b[key].data.length !== a[key].data.length || b[key].data.some((v, i) => v !== a[key].data[i]));
+  const differing = Object.keys(a).filter(
+    (key) => b[key].data.length !== a[key].data.length || b[key].data.some((v, i) => v !== a[key].data[i]),
+  );
   expect(differing).toEqual([]);
   expect(Object.keys(parseSafetensors(bytes).tensors)).toContain('layer1.0.bn1.num_batches_tracked');
   source.dispose();

@@ -36,11 +36,12 @@ describe('teachers from PyTorch weights', () => {
     const count = tf.getBackend() === 'cpu' && process.env.NATINV_SLOW_TESTS !== '1' ? 4 : images01.shape[0];
     const x = normalized(images01.data as Float32Array, count, norm);
     const names = ['linear', 'layer1.2', 'layer2.2', 'layer3.2'];
-    const probe = tfl.model({ inputs: teacher.model.inputs, outputs: names.map((n) => teacher.model.getLayer(n).output as tfl.SymbolicTensor) });
+    const probe = tfl.model({
+      inputs: teacher.model.inputs,
+      outputs: names.map((n) => teacher.model.getLayer(n).output as tfl.SymbolicTensor),
+    });
     const outputs = probe.predict(x) as tf.Tensor[];
-    const refs = [logits, tap_layer1, tap_layer2, tap_layer3].map((r) =>
-      tf.tidy(() => tf.slice(tf.tensor(r.data, r.shape), 0, count)),
-    );
+    const refs = [logits, tap_layer1, tap_layer2, tap_layer3].map((r) => tf.tidy(() => tf.slice(tf.tensor(r.data, r.shape), 0, count)));
     outputs.forEach((out, i) => expect(maxRelativeError(out, refs[i])).toBeLessThan(1e-4));
     tf.dispose([x, ...outputs, ...refs]);
   });
@@ -68,7 +69,9 @@ describe('teachers from PyTorch weights', () => {
     const set = await readCifarFile(file, { layout: 'cifar10', limit: full ? undefined : Math.max(...SUBSET) + 1 });
     if (full) expect(set.count).toBe(1017);
     const pixels = 32 * 32 * 3;
-    const images = full ? set.images : new Float32Array(SUBSET.flatMap((i) => Array.from(set.images.subarray(i * pixels, (i + 1) * pixels))));
+    const images = full
+      ? set.images
+      : new Float32Array(SUBSET.flatMap((i) => Array.from(set.images.subarray(i * pixels, (i + 1) * pixels))));
     const x = normalized(images, full ? set.count : SUBSET.length, bundled.normalization);
     const predicted = tf.tidy(() => tf.argMax(bundled.model.predict(x, { batchSize: 128 }) as tf.Tensor, 1).dataSync());
     if (full) {
@@ -95,8 +98,12 @@ describe('assertImageBatch', () => {
     expect(() => assertImageBatch(teacher, batch([2, 3, 32, 32]))).toThrow(
       'teacher "cifar10-resnet20" expects an NHWC image batch [B, 32, 32, 3], got [2, 3, 32, 32]: this looks like NCHW (PyTorch layout); transpose it with tf.transpose(x, [0, 2, 3, 1]).',
     );
-    expect(() => assertImageBatch(teacher, batch([32, 32, 3]))).toThrow('got [32, 32, 3]: one image without the batch axis; add it with tf.expandDims(x, 0).');
-    expect(() => assertImageBatch(teacher, batch([2, 64, 64, 3]))).toThrow('got [2, 64, 64, 3]: resize or crop the images to 32x32 with 3 channels');
+    expect(() => assertImageBatch(teacher, batch([32, 32, 3]))).toThrow(
+      'got [32, 32, 3]: one image without the batch axis; add it with tf.expandDims(x, 0).',
+    );
+    expect(() => assertImageBatch(teacher, batch([2, 64, 64, 3]))).toThrow(
+      'got [2, 64, 64, 3]: resize or crop the images to 32x32 with 3 channels',
+    );
     expect(() => assertImageBatch(teacher, batch([2, 32, 32]))).toThrow('got [2, 32, 32] (rank 3, must be 4).');
     expect(() => assertImageBatch(teacher, batch([0, 32, 32, 3]))).toThrow('the batch is empty');
     expect(() => assertImageBatch(teacher, batch([1, 32, 32, 3], 'int32'))).toThrow('of dtype int32; images must be float32');

@@ -36,7 +36,16 @@ describe('objective errors', () => {
     const teacher = { ...tinyTeacher(), name: 'plain', model: noBatchNormModel(), numClasses: 3 };
     const source = pixels({ batchSize: 2, imageShape: [8, 8, 3], seed: 0 });
     await expect(
-      synthesize({ teacher, source, steps: 1, targets: [0, 1], objective: weighted([[1, crossEntropy()], [10, bnStatistics()]]) }),
+      synthesize({
+        teacher,
+        source,
+        steps: 1,
+        targets: [0, 1],
+        objective: weighted([
+          [1, crossEntropy()],
+          [10, bnStatistics()],
+        ]),
+      }),
     ).rejects.toThrow(/has no BatchNormalization layer/);
     source.dispose();
   });
@@ -58,9 +67,12 @@ describe('objective errors', () => {
   });
 
   test('weighted sums refuse duplicate names, non-finite weights and all-zero weights', () => {
-    expect(() => weighted([[1, totalVariation('l2')], [2, totalVariation('l2')]])).toThrow(
-      "weighted: two terms are named 'tv_l2'; give one a different name option.",
-    );
+    expect(() =>
+      weighted([
+        [1, totalVariation('l2')],
+        [2, totalVariation('l2')],
+      ]),
+    ).toThrow("weighted: two terms are named 'tv_l2'; give one a different name option.");
     expect(() => weighted([[NaN, crossEntropy()]])).toThrow("weighted: the weight of term 'ce' is NaN; weights must be finite numbers.");
     expect(() => weighted([[0, crossEntropy()]])).toThrow('weighted: the objective has no term with a non-zero weight.');
     expect(() => totalVariation('l3' as 'l2')).toThrow("totalVariation: form must be 'l1' or 'l2', got 'l3'.");

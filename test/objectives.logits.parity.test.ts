@@ -20,8 +20,7 @@ describe('logit losses match the reference (logit_losses.safetensors)', () => {
   test.each(cases)('$key: value and gradients for both logits', ({ key, kind, temperature }) => {
     const student = parity.tensor('student_logits');
     const teacher = parity.tensor('teacher_logits');
-    const loss = (s: tf.Tensor, t: tf.Tensor) =>
-      kind === 'adi' ? competitionLoss(s, t, temperature) : kdLoss(s, t, temperature);
+    const loss = (s: tf.Tensor, t: tf.Tensor) => (kind === 'adi' ? competitionLoss(s, t, temperature) : kdLoss(s, t, temperature));
     expectRelative(loss(student, teacher).dataSync()[0], parity.meta<number>(key), 1e-4);
     const [gStudent, gTeacher] = tf.grads((s: tf.Tensor, t: tf.Tensor) => loss(s, t))([student, teacher]);
     expectClose(gStudent, parity.tensor(`grad_student_${key}`), 1e-4);

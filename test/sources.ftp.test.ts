@@ -157,7 +157,9 @@ describe('featureTransferPyramid', () => {
       const ftp = featureTransferPyramid({ features: RESNET20, seed: 0 });
       ftp.loadPytorchParameters(file.tensors, { prefix: 'ftp.' });
       const back = ftp.toPytorchLayout(ftp.parameters);
-      const names = Object.keys(file.tensors).filter((k) => k.startsWith('ftp.')).map((k) => k.slice(4));
+      const names = Object.keys(file.tensors)
+        .filter((k) => k.startsWith('ftp.'))
+        .map((k) => k.slice(4));
       expect(Object.keys(back).sort()).toEqual(names.sort());
       for (const name of names) {
         expect(back[name].shape).toEqual(file.tensors[`ftp.${name}`].shape);
@@ -199,9 +201,15 @@ describe('featureSpecsFromModel', () => {
 
   test('errors name the problem', () => {
     const model = smallModel();
-    expect(() => featureSpecsFromModel(model, ['stage9'])).toThrow(/model small has no layer named 'stage9'. Its layers are: .*stage1, stage2, stage3, odd, pool, fc/);
-    expect(() => featureSpecsFromModel(model, ['pool'])).toThrow(/layer 'pool' outputs \[null,2\]; a feature tap must be a single rank-4 map/);
-    expect(() => featureSpecsFromModel(model, ['odd', 'stage2'])).toThrow(/stage2 \(16x16\) is not a whole-number upscale of the previous feature odd \(6x6\)/);
+    expect(() => featureSpecsFromModel(model, ['stage9'])).toThrow(
+      /model small has no layer named 'stage9'. Its layers are: .*stage1, stage2, stage3, odd, pool, fc/,
+    );
+    expect(() => featureSpecsFromModel(model, ['pool'])).toThrow(
+      /layer 'pool' outputs \[null,2\]; a feature tap must be a single rank-4 map/,
+    );
+    expect(() => featureSpecsFromModel(model, ['odd', 'stage2'])).toThrow(
+      /stage2 \(16x16\) is not a whole-number upscale of the previous feature odd \(6x6\)/,
+    );
     expect(() => featureSpecsFromModel(model, ['stage1', 'stage3'])).toThrow(/deepest \(smallest\) first/);
     expect(() => featureSpecsFromModel(model, [])).toThrow(/at least one layer name/);
     model.dispose();

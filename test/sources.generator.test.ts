@@ -12,7 +12,10 @@ const PARITY_FILE = path.join(PARITY_DIR, 'natural_inversion_step.safetensors');
 function oneHotInput(batch: number, latent: number, classes: number, seed = 1): tf.Tensor2D {
   return tf.tidy(() => {
     const z = tf.randomNormal([batch, latent], 0, 1, 'float32', seed);
-    const labels = tf.tensor1d(Array.from({ length: batch }, (_, i) => i % classes), 'int32');
+    const labels = tf.tensor1d(
+      Array.from({ length: batch }, (_, i) => i % classes),
+      'int32',
+    );
     return tf.concat([z, tf.cast(tf.oneHot(labels, classes), 'float32')], 1) as tf.Tensor2D;
   });
 }
@@ -43,7 +46,15 @@ describe('conditionalGenerator', () => {
         'conv3.weight': [3, 3, 64, 3],
         'conv3.bias': [3],
       });
-      expect(g.options).toEqual({ latentSize: 1024, numClasses: 10, baseWidth: 128, outputSize: 32, outputChannels: 3, initSize: 8, seed: 3 });
+      expect(g.options).toEqual({
+        latentSize: 1024,
+        numClasses: 10,
+        baseWidth: 128,
+        outputSize: 32,
+        outputChannels: 3,
+        initSize: 8,
+        seed: 3,
+      });
       expect(Object.values(g.parameters).every((v) => v.trainable)).toBe(true);
     });
 
@@ -202,7 +213,9 @@ describe('conditionalGenerator', () => {
     test('a failed load names the problem and changes nothing', () => {
       const before = g.parameters['conv1.weight'].dataSync().slice();
       const bad = { ...file.tensors, 'generator.conv1.weight': file.tensors['generator.conv2.weight'] };
-      expect(() => g.loadPytorchParameters(bad, { prefix: 'generator.' })).toThrow(/generator.conv1.weight has shape \[32,64,3,3\], expected \[64,64,3,3\]/);
+      expect(() => g.loadPytorchParameters(bad, { prefix: 'generator.' })).toThrow(
+        /generator.conv1.weight has shape \[32,64,3,3\], expected \[64,64,3,3\]/,
+      );
       const { ['generator.bn1.bias']: _dropped, ...missing } = file.tensors;
       expect(() => g.loadPytorchParameters(missing, { prefix: 'generator.' })).toThrow(/missing generator.bn1.bias/);
       expect(() => g.loadPytorchParameters(file.tensors)).toThrow(/unknown/);

@@ -8,13 +8,26 @@ import { expectIdentical, expectNormal } from './helpers/sources-stats';
 /** A tiny stand-in teacher with stage outputs at 8, 16 and 32 (deepest first, as ResNet-20's). */
 function tinyTeacher(numClasses = 10): Teacher {
   const input = tfl.input({ shape: [32, 32, 3] });
-  const s1 = tfl.layers.conv2d({ filters: 4, kernelSize: 3, padding: 'same', activation: 'relu', name: 's1', seed: 1 } as never).apply(input) as tfl.SymbolicTensor;
-  const s2 = tfl.layers.conv2d({ filters: 6, kernelSize: 3, strides: 2, padding: 'same', activation: 'relu', name: 's2' }).apply(s1) as tfl.SymbolicTensor;
-  const s3 = tfl.layers.conv2d({ filters: 8, kernelSize: 3, strides: 2, padding: 'same', activation: 'relu', name: 's3' }).apply(s2) as tfl.SymbolicTensor;
+  const s1 = tfl.layers
+    .conv2d({ filters: 4, kernelSize: 3, padding: 'same', activation: 'relu', name: 's1', seed: 1 } as never)
+    .apply(input) as tfl.SymbolicTensor;
+  const s2 = tfl.layers
+    .conv2d({ filters: 6, kernelSize: 3, strides: 2, padding: 'same', activation: 'relu', name: 's2' })
+    .apply(s1) as tfl.SymbolicTensor;
+  const s3 = tfl.layers
+    .conv2d({ filters: 8, kernelSize: 3, strides: 2, padding: 'same', activation: 'relu', name: 's3' })
+    .apply(s2) as tfl.SymbolicTensor;
   const pooled = tfl.layers.globalAveragePooling2d({ name: 'pool' }).apply(s3) as tfl.SymbolicTensor;
   const logits = tfl.layers.dense({ units: numClasses, name: 'fc' }).apply(pooled) as tfl.SymbolicTensor;
   const model = tfl.model({ inputs: input, outputs: logits, name: 'tiny' });
-  return { name: 'tiny', model, normalization: IMAGENET_NORMALIZATION, numClasses, inputShape: [32, 32, 3], featureTaps: ['s3', 's2', 's1'] };
+  return {
+    name: 'tiny',
+    model,
+    normalization: IMAGENET_NORMALIZATION,
+    numClasses,
+    inputShape: [32, 32, 3],
+    featureTaps: ['s3', 's2', 's1'],
+  };
 }
 
 const SMALL_GENERATOR = { latentSize: 8, baseWidth: 8 };
@@ -25,7 +38,10 @@ const SMALL_GENERATOR = { latentSize: 8, baseWidth: 8 };
  * first, as the loop does; without it the taps are computed on the tape.
  */
 function contextFor(teacher: Teacher, options: { detach: boolean; log?: string[] }): RenderContext {
-  const taps = tfl.model({ inputs: teacher.model.inputs, outputs: teacher.featureTaps.map((n) => teacher.model.getLayer(n).output as tfl.SymbolicTensor) });
+  const taps = tfl.model({
+    inputs: teacher.model.inputs,
+    outputs: teacher.featureTaps.map((n) => teacher.model.getLayer(n).output as tfl.SymbolicTensor),
+  });
   return {
     augment: (images) => {
       options.log?.push(`augment ${images.shape}`);
@@ -65,7 +81,9 @@ describe('pixels', () => {
 
   test('rejects bad options', () => {
     expect(() => pixels({ batchSize: 0, seed: 0 })).toThrow(/batchSize must be a positive integer/);
-    expect(() => pixels({ batchSize: 2, imageShape: [32, 32] as never, seed: 0 })).toThrow(/imageShape must be \[height, width, channels\]/);
+    expect(() => pixels({ batchSize: 2, imageShape: [32, 32] as never, seed: 0 })).toThrow(
+      /imageShape must be \[height, width, channels\]/,
+    );
     expect(() => pixels({ batchSize: 2, seed: 0, learningRate: -1 })).toThrow(/learningRate must be a positive number/);
     expect(() => pixels({ batchSize: 2 } as never)).toThrow(/seed must be an integer/);
   });
@@ -136,7 +154,11 @@ describe('naturalSource', () => {
     ]);
     expect(Array.from(source.labels)).toEqual([0, 1, 2, 3]);
     expect(source.generatorInput.shape).toEqual([4, 8 + 10]);
-    expect(source.ftp.features.map((f) => [f.name, f.channels, f.height])).toEqual([['s3', 8, 8], ['s2', 6, 16], ['s1', 4, 32]]);
+    expect(source.ftp.features.map((f) => [f.name, f.channels, f.height])).toEqual([
+      ['s3', 8, 8],
+      ['s2', 6, 16],
+      ['s1', 4, 32],
+    ]);
     expect(JSON.parse(JSON.stringify(source.config))).toEqual(source.config);
     expect(source.config.generator).toMatchObject({ latentSize: 8, baseWidth: 8, numClasses: 10, outputSize: 32, outputChannels: 3 });
     const custom = build(0, { learningRates: { ftp: 1e-2 } });
@@ -235,7 +257,9 @@ describe('naturalSource', () => {
     expect(() => build(0, { generator: { baseWidth: 3 } })).toThrow(/baseWidth must be even/);
     expect(() => build(0, { generator: { numClasses: 12 } })).toThrow(/generator.numClasses 12 differs from teacher tiny's 10 classes/);
     expect(() => build(0, { generator: { outputChannels: 1 } })).toThrow(/outputChannels 1 differs from the teacher's 3 input channels/);
-    expect(() => naturalSource({ teacher: { ...teacher, inputShape: [32, 24, 3] }, batchSize: 4, labels: [0, 1, 2, 3], seed: 0 })).toThrow(/square images/);
+    expect(() => naturalSource({ teacher: { ...teacher, inputShape: [32, 24, 3] }, batchSize: 4, labels: [0, 1, 2, 3], seed: 0 })).toThrow(
+      /square images/,
+    );
     expect(() => naturalSource({ batchSize: 4, labels: [0, 1, 2, 3], seed: 0 } as never)).toThrow(/teacher is required/);
   });
 });

@@ -16,9 +16,23 @@ describe('sources ops', () => {
     const w = tf.randomNormal([k, k, shape[3], outC], 0, 1, 'float32', 2) as tf.Tensor4D;
     const b = tf.randomNormal([outC], 0, 1, 'float32', 3);
     const stock = (xi: tf.Tensor, wi: tf.Tensor, bi: tf.Tensor) =>
-      tf.add(tf.conv2d(tf.pad(xi as tf.Tensor4D, [[0, 0], [(k - 1) / 2, (k - 1) / 2], [(k - 1) / 2, (k - 1) / 2], [0, 0]]), wi as tf.Tensor4D, 1, 'valid'), bi);
+      tf.add(
+        tf.conv2d(
+          tf.pad(xi as tf.Tensor4D, [
+            [0, 0],
+            [(k - 1) / 2, (k - 1) / 2],
+            [(k - 1) / 2, (k - 1) / 2],
+            [0, 0],
+          ]),
+          wi as tf.Tensor4D,
+          1,
+          'valid',
+        ),
+        bi,
+      );
     const ours = (xi: tf.Tensor, wi: tf.Tensor, bi: tf.Tensor) => conv2d(xi as tf.Tensor4D, wi, bi);
-    const forwardOnly = (xi: tf.Tensor, wi: tf.Tensor, bi: tf.Tensor) => tf.add(conv2dForwardGradients(xi as tf.Tensor4D, wi as tf.Tensor4D), bi);
+    const forwardOnly = (xi: tf.Tensor, wi: tf.Tensor, bi: tf.Tensor) =>
+      tf.add(conv2dForwardGradients(xi as tf.Tensor4D, wi as tf.Tensor4D), bi);
     const want = stock(x, w, b);
     const dy = tf.randomNormal(want.shape, 0, 1, 'float32', 4);
     // Stock gradients for x and b; the kernel gradient written out as im2col sums, since wasm
@@ -26,7 +40,12 @@ describe('sources ops', () => {
     const [dxWant, dbWant] = gradsOf((xi, bi) => stock(xi, w, bi), [x, b], dy);
     const p = (k - 1) / 2;
     const [n, h, wd, c] = shape;
-    const xpad = tf.pad(x, [[0, 0], [p, p], [p, p], [0, 0]]);
+    const xpad = tf.pad(x, [
+      [0, 0],
+      [p, p],
+      [p, p],
+      [0, 0],
+    ]);
     const dy2 = tf.reshape(dy, [n * h * wd, outC]);
     const dwWant = tf.reshape(
       tf.stack(

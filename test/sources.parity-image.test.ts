@@ -35,7 +35,10 @@ describe('NaturalInversion image parity (natural_inversion_step.safetensors)', (
     const stem = file.metadata.model as string;
     const arch = /^cifar(?:10|100)_(resnet\d+)$/.exec(stem)?.[1] as ZooArchitecture;
     teacher = await loadTeacher({ arch, weights: path.join(MODELS_DIR, `${stem}.safetensors`) });
-    tapModel = tfl.model({ inputs: teacher.model.inputs, outputs: TAPS.map((n) => teacher.model.getLayer(n).output as tfl.SymbolicTensor) });
+    tapModel = tfl.model({
+      inputs: teacher.model.inputs,
+      outputs: TAPS.map((n) => teacher.model.getLayer(n).output as tfl.SymbolicTensor),
+    });
   });
   afterAll(() => {
     teacher.model.dispose();

@@ -12,11 +12,7 @@ function gradOf(f: (x: tf.Tensor) => tf.Tensor, x: tf.Tensor, dy: tf.Tensor): tf
 }
 
 describe('fast paths equal the stock ops', () => {
-  test.each([
-    [[2, 4, 4, 3]],
-    [[16, 32, 32, 64]],
-    [[256, 16, 16, 32]],
-  ])('channelSum and channelMean of %j', (shape) => {
+  test.each([[[2, 4, 4, 3]], [[16, 32, 32, 64]], [[256, 16, 16, 32]]])('channelSum and channelMean of %j', (shape) => {
     tf.tidy(() => {
       const x = tf.randomNormal(shape as number[], 0.5, 2, 'float32', 1);
       expectClose(channelSum(x), tf.sum(x, [0, 1, 2]), 1e-5);
@@ -48,7 +44,11 @@ describe('fast paths equal the stock ops', () => {
       const x = tf.randomNormal([2, 3, 5, 4], 0, 1, 'float32', 7) as tf.Tensor4D;
       const dy = tf.randomNormal([2, 6, 15, 4], 0, 1, 'float32', 8);
       const blockSums = tf.sum(tf.reshape(dy, [2, 3, 2, 5, 3, 4]), [2, 4]);
-      expectClose(gradOf((input) => upsampleNearest(input as tf.Tensor4D, 2, 3), x, dy), blockSums, 1e-6);
+      expectClose(
+        gradOf((input) => upsampleNearest(input as tf.Tensor4D, 2, 3), x, dy),
+        blockSums,
+        1e-6,
+      );
     });
   });
 });

@@ -82,7 +82,13 @@ function depthwiseNet(): tfl.LayersModel {
   ];
   layers.forEach(([strides, padding, kernelSize], i) => {
     x = tfl.layers
-      .depthwiseConv2d({ kernelSize, strides, padding, name: `dw${i}`, depthwiseInitializer: tfl.initializers.glorotNormal({ seed: i + 1 }) })
+      .depthwiseConv2d({
+        kernelSize,
+        strides,
+        padding,
+        name: `dw${i}`,
+        depthwiseInitializer: tfl.initializers.glorotNormal({ seed: i + 1 }),
+      })
       .apply(x) as tfl.SymbolicTensor;
     x = tfl.layers.batchNormalization({ name: `bn${i}`, epsilon: 1e-5 }).apply(x) as tfl.SymbolicTensor;
   });
@@ -92,7 +98,12 @@ function depthwiseNet(): tfl.LayersModel {
 }
 
 /** The DI objective and its image gradient through `model` on the active backend. */
-function diGradient(model: tfl.LayersModel, images: Float32Array, shape: number[], labels: number[]): { loss: number; gradient: Float32Array } {
+function diGradient(
+  model: tfl.LayersModel,
+  images: Float32Array,
+  shape: number[],
+  labels: number[],
+): { loss: number; gradient: Float32Array } {
   return tf.tidy(() => {
     const network = tapNetwork(model);
     const objective = weighted([

@@ -13,7 +13,12 @@ import {
 } from '../src';
 import { tinyTeacher } from './helpers/tiny-teacher';
 
-const objective = () => weighted([[1, crossEntropy()], [10, bnStatistics()], [1e-3, totalVariation('l2')]]);
+const objective = () =>
+  weighted([
+    [1, crossEntropy()],
+    [10, bnStatistics()],
+    [1e-3, totalVariation('l2')],
+  ]);
 const targets = [0, 1, 2, 3];
 
 let sharedTeacher: ReturnType<typeof tinyTeacher> | undefined;
@@ -22,7 +27,16 @@ async function run(seed: number, steps = 12, extra: Partial<Parameters<typeof sy
   const teacher = (sharedTeacher ??= tinyTeacher());
   const source = pixels({ batchSize: 4, imageShape: [8, 8, 3], seed, learningRate: 0.05 });
   try {
-    return await synthesize({ teacher, source, objective: objective(), steps, targets, augmentation: jitter({ maxShift: 1 }), seed, ...extra });
+    return await synthesize({
+      teacher,
+      source,
+      objective: objective(),
+      steps,
+      targets,
+      augmentation: jitter({ maxShift: 1 }),
+      seed,
+      ...extra,
+    });
   } finally {
     source.dispose();
   }
@@ -75,10 +89,28 @@ describe('synthesize', () => {
     const broken: Objective = { name: 'broken', evaluate: ({ images }) => tf.div(tf.sum(images), 0) as tf.Scalar };
     const teacher = tinyTeacher();
     const source = pixels({ batchSize: 4, imageShape: [8, 8, 3], seed: 1 });
-    const failing = synthesize({ teacher, source, objective: weighted([[1, crossEntropy()], [1, broken]]), steps: 5, targets });
+    const failing = synthesize({
+      teacher,
+      source,
+      objective: weighted([
+        [1, crossEntropy()],
+        [1, broken],
+      ]),
+      steps: 5,
+      targets,
+    });
     await expect(failing).rejects.toThrow(DivergenceError);
     await expect(
-      synthesize({ teacher, source, objective: weighted([[1, crossEntropy()], [1, broken]]), steps: 5, targets }),
+      synthesize({
+        teacher,
+        source,
+        objective: weighted([
+          [1, crossEntropy()],
+          [1, broken],
+        ]),
+        steps: 5,
+        targets,
+      }),
     ).rejects.toThrow(/synthesis diverged at step 1: the loss is no longer finite \(ce [0-9.]+, broken (-?Infinity|NaN)\)/);
     source.dispose();
   });

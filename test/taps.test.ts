@@ -7,8 +7,20 @@ function smallConvNet(): tfl.Sequential {
   return tfl.sequential({
     name: 'small',
     layers: [
-      tfl.layers.conv2d({ inputShape: [6, 6, 3], filters: 4, kernelSize: 3, padding: 'same', name: 'conv', kernelInitializer: tfl.initializers.glorotNormal({ seed: 1 }) }),
-      tfl.layers.batchNormalization({ name: 'bn', epsilon: 1e-5, movingMeanInitializer: 'ones', movingVarianceInitializer: tfl.initializers.constant({ value: 2 }) }),
+      tfl.layers.conv2d({
+        inputShape: [6, 6, 3],
+        filters: 4,
+        kernelSize: 3,
+        padding: 'same',
+        name: 'conv',
+        kernelInitializer: tfl.initializers.glorotNormal({ seed: 1 }),
+      }),
+      tfl.layers.batchNormalization({
+        name: 'bn',
+        epsilon: 1e-5,
+        movingMeanInitializer: 'ones',
+        movingVarianceInitializer: tfl.initializers.constant({ value: 2 }),
+      }),
       tfl.layers.activation({ activation: 'relu', name: 'relu' }),
       tfl.layers.globalAveragePooling2d({ name: 'pool' }),
       tfl.layers.dense({ units: 5, name: 'head', kernelInitializer: tfl.initializers.glorotNormal({ seed: 2 }) }),
@@ -61,12 +73,18 @@ describe('TappedNetwork', () => {
   test('never updates moving statistics, even under gradient computation', () => {
     const model = smallConvNet();
     const network = tapNetwork(model);
-    const before = model.getLayer('bn').getWeights().map((w) => Array.from(w.dataSync()));
+    const before = model
+      .getLayer('bn')
+      .getWeights()
+      .map((w) => Array.from(w.dataSync()));
     const grad = tf.grad((input: tf.Tensor) => tf.sum(network.forward(input, { batchNorm: true }).logits));
     const g = grad(x);
     expect(g.shape).toEqual(x.shape);
     expect(Number.isFinite(tf.sum(tf.abs(g)).dataSync()[0])).toBe(true);
-    const after = model.getLayer('bn').getWeights().map((w) => Array.from(w.dataSync()));
+    const after = model
+      .getLayer('bn')
+      .getWeights()
+      .map((w) => Array.from(w.dataSync()));
     expect(after).toEqual(before);
   });
 
@@ -74,9 +92,7 @@ describe('TappedNetwork', () => {
     const model = smallConvNet();
     const network = tapNetwork(model);
     const ours = tf.grad((input: tf.Tensor) => tf.sum(tf.square(network.forward(input).logits)))(x);
-    const reference = tf.grad((input: tf.Tensor) =>
-      tf.sum(tf.square(model.apply(input, { training: false }) as tf.Tensor)),
-    )(x);
+    const reference = tf.grad((input: tf.Tensor) => tf.sum(tf.square(model.apply(input, { training: false }) as tf.Tensor)))(x);
     expectClose(ours, reference, 1e-5);
   });
 
@@ -89,9 +105,7 @@ describe('TappedNetwork', () => {
 
   test('a wrong input shape names expected and actual shapes, and spots NCHW', () => {
     const network = tapNetwork(smallConvNet());
-    expect(() => network.forward(tf.zeros([2, 6, 6, 1]))).toThrow(
-      "model 'small' takes images of shape [N, 6, 6, 3] but got [2, 6, 6, 1].",
-    );
+    expect(() => network.forward(tf.zeros([2, 6, 6, 1]))).toThrow("model 'small' takes images of shape [N, 6, 6, 3] but got [2, 6, 6, 1].");
     expect(() => network.forward(tf.zeros([2, 3, 6, 6]))).toThrow(/channels-first \(NCHW\)/);
     expect(() => network.forward(tf.zeros([6, 6, 3]))).toThrow(/takes images of shape \[N, 6, 6, 3\]/);
   });

@@ -4,7 +4,11 @@ import { exportPytorchWeights } from '../models/pytorch-weights';
 import type { EpochReport } from './loop';
 
 /** Receives the model after an epoch; awaited before training goes on. */
-export type CheckpointCallback = (info: { readonly epoch: number; readonly model: tfl.LayersModel; readonly report: EpochReport }) => void | Promise<void>;
+export type CheckpointCallback = (info: {
+  readonly epoch: number;
+  readonly model: tfl.LayersModel;
+  readonly report: EpochReport;
+}) => void | Promise<void>;
 
 /**
  * Where checkpoints go: a callback, or a folder (Node only) that receives
@@ -29,5 +33,9 @@ export async function saveCheckpoint(checkpoint: Checkpoint, model: tfl.LayersMo
   }
   const [{ writeSafetensorsFile }, path] = await Promise.all([import('../io/files'), import('path')]);
   const metadata = { epoch: String(report.epoch), loss: String(report.loss), model: model.name };
-  await writeSafetensorsFile(path.join(checkpoint, checkpointFileName(report.epoch)), exportPytorchWeights(model, { numBatchesTracked: true }), metadata);
+  await writeSafetensorsFile(
+    path.join(checkpoint, checkpointFileName(report.epoch)),
+    exportPytorchWeights(model, { numBatchesTracked: true }),
+    metadata,
+  );
 }

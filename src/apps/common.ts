@@ -15,7 +15,11 @@ export function isTeacher(value: Classifier): value is Teacher {
 /** The LayersModel behind a {@link Classifier}; `what` names the argument in the error. */
 export function modelOfClassifier(value: Classifier, what: string): tfl.LayersModel {
   const model = value != null && isTeacher(value) ? value.model : (value as tfl.LayersModel);
-  if (model == null || typeof (model as tfl.LayersModel).getLayer !== 'function' || typeof (model as tfl.LayersModel).apply !== 'function') {
+  if (
+    model == null ||
+    typeof (model as tfl.LayersModel).getLayer !== 'function' ||
+    typeof (model as tfl.LayersModel).apply !== 'function'
+  ) {
     throw new Error(`${what} must be a tfjs LayersModel or a natinv Teacher, got ${model === null ? 'null' : typeof model}.`);
   }
   return model;
@@ -48,7 +52,9 @@ export function resolveNormalization(
 export function modelInputShape(model: tfl.LayersModel, what: string): [number, number, number] {
   const shape = model.inputs[0]?.shape;
   if (shape == null || shape.length !== 4 || shape.slice(1).some((d) => d == null)) {
-    throw new Error(`${what}: model '${model.name}' must take a full NHWC input shape [N, height, width, channels], got [${shape?.join(', ')}].`);
+    throw new Error(
+      `${what}: model '${model.name}' must take a full NHWC input shape [N, height, width, channels], got [${shape?.join(', ')}].`,
+    );
   }
   return [shape[1] as number, shape[2] as number, shape[3] as number];
 }
@@ -58,7 +64,9 @@ export function modelClasses(model: tfl.LayersModel, what: string): number {
   const shape = model.outputs[0]?.shape;
   const classes = shape?.[shape.length - 1];
   if (model.outputs.length !== 1 || shape == null || shape.length !== 2 || classes == null) {
-    throw new Error(`${what}: model '${model.name}' must have one output of logits [N, classes], got ${model.outputs.length} output(s) of shape [${shape?.join(', ')}].`);
+    throw new Error(
+      `${what}: model '${model.name}' must have one output of logits [N, classes], got ${model.outputs.length} output(s) of shape [${shape?.join(', ')}].`,
+    );
   }
   return classes;
 }
@@ -69,12 +77,14 @@ export function checkPositiveInteger(value: number, what: string): number {
 }
 
 export function checkNonNegativeNumber(value: number, what: string): number {
-  if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) throw new Error(`${what} must be a finite number >= 0, got ${value}.`);
+  if (typeof value !== 'number' || !Number.isFinite(value) || value < 0)
+    throw new Error(`${what} must be a finite number >= 0, got ${value}.`);
   return value;
 }
 
 export function checkPositiveNumber(value: number, what: string): number {
-  if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0) throw new Error(`${what} must be a finite number > 0, got ${value}.`);
+  if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0)
+    throw new Error(`${what} must be a finite number > 0, got ${value}.`);
   return value;
 }
 

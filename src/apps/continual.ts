@@ -66,7 +66,8 @@ export interface ContinualLearningOptions extends TrainingOptions {
  */
 export async function continualLearning(options: ContinualLearningOptions): Promise<TrainingResult> {
   const what = 'continualLearning';
-  if (options == null || typeof options !== 'object') throw new Error(`${what}: options { oldModel, oldClasses, newData, synthesized, student } are required.`);
+  if (options == null || typeof options !== 'object')
+    throw new Error(`${what}: options { oldModel, oldClasses, newData, synthesized, student } are required.`);
   const oldModel = modelOfClassifier(options.oldModel, `${what}: options.oldModel`);
   const student = modelOfClassifier(options.student, `${what}: options.student`);
   assertSeparateModels(student, 'student', oldModel, 'old model', what);
@@ -75,19 +76,27 @@ export async function continualLearning(options: ContinualLearningOptions): Prom
   if (oldOutputs !== oldClasses) throw new Error(`${what}: oldClasses is ${oldClasses} but the old model has ${oldOutputs} outputs.`);
   const classes = modelClasses(student, `${what}: student`);
   if (classes <= oldClasses) {
-    throw new Error(`${what}: the student has ${classes} outputs; it needs the ${oldClasses} old classes plus at least one new one (see extendClassifier).`);
+    throw new Error(
+      `${what}: the student has ${classes} outputs; it needs the ${oldClasses} old classes plus at least one new one (see extendClassifier).`,
+    );
   }
   const shape = modelInputShape(student, what);
   const oldShape = modelInputShape(oldModel, `${what}: oldModel`);
-  if (shape.some((d, i) => d !== oldShape[i])) throw new Error(`${what}: the student takes ${shape.join('x')} images but the old model ${oldShape.join('x')}.`);
+  if (shape.some((d, i) => d !== oldShape[i]))
+    throw new Error(`${what}: the student takes ${shape.join('x')} images but the old model ${oldShape.join('x')}.`);
   const normalization = resolveNormalization(what, options.normalization, options.oldModel);
   const temperature = checkPositiveNumber(options.temperature ?? 2, `${what}: temperature`);
   const kdWeight = checkNonNegativeNumber(options.kdWeight ?? 1, `${what}: kdWeight`);
 
   const fresh = resolveLabelled(options.newData, shape, classes, `${what}: newData`);
-  if (fresh.kind !== 'images01') throw new Error(`${what}: newData needs images01 (pixels in [0, 1]) so that it can be cropped and flipped.`);
+  if (fresh.kind !== 'images01')
+    throw new Error(`${what}: newData needs images01 (pixels in [0, 1]) so that it can be cropped and flipped.`);
   const host = fresh.host ?? Float32Array.from((fresh.tensor as tf.Tensor4D).dataSync());
-  const newPool = ImagePool.from({ images01: host, count: fresh.count, shape: [fresh.count, ...shape], targets: fresh.labels }, `${what}: newData`, shape);
+  const newPool = ImagePool.from(
+    { images01: host, count: fresh.count, shape: [fresh.count, ...shape], targets: fresh.labels },
+    `${what}: newData`,
+    shape,
+  );
   const synthetic = ImagePool.from(options.synthesized, `${what}: synthesized`, shape);
 
   const defaults = { epochs: 30, batchSize: 128, learningRate: 0.01, weightDecay: 1e-4, schedule: 'cosine' as const };
@@ -146,7 +155,9 @@ export async function continualLearning(options: ContinualLearningOptions): Prom
       },
       loss: (logits, batch, oldLogits) => {
         const { newCount } = batch as HostBatch & Split;
-        const ce = tf.tidy(() => crossEntropyLoss(tf.slice(logits, [0, 0], [newCount, classes]), tf.tensor1d(batch.targets as Int32Array, 'int32')));
+        const ce = tf.tidy(() =>
+          crossEntropyLoss(tf.slice(logits, [0, 0], [newCount, classes]), tf.tensor1d(batch.targets as Int32Array, 'int32')),
+        );
         const kd = tf.tidy(() => kdLoss(tf.slice(logits, [newCount, 0], [batch.count - newCount, oldClasses]), oldLogits, temperature));
         const total = tf.tidy(() => tf.add(ce, tf.mul(kd, kdWeight)) as tf.Scalar);
         return { total, terms: { ce, kd } };

@@ -6,7 +6,15 @@ import { kdLoss } from '../objectives/losses';
 import { normalize, SynthesizedBatch } from '../synthesis/batch';
 import { tapNetwork } from '../taps';
 import { deriveSeed } from '../util/random';
-import { assertSeparateModels, checkPositiveNumber, isTeacher, modelClasses, modelInputShape, modelOfClassifier, resolveNormalization } from './common';
+import {
+  assertSeparateModels,
+  checkPositiveNumber,
+  isTeacher,
+  modelClasses,
+  modelInputShape,
+  modelOfClassifier,
+  resolveNormalization,
+} from './common';
 import { cropFlip, ImagePool, permutation, TrainingImages } from './images';
 import { HostBatch, loopSettings, trainLoop, TrainingOptions, TrainingResult } from './loop';
 
@@ -35,7 +43,11 @@ export function poolBatches(pool: ImagePool, batchSize: number, augmentation: Pa
     }
     const indices = (order as Int32Array).subarray(k * batchSize, Math.min((k + 1) * batchSize, pool.count));
     const { images01, targets } = pool.gather(indices);
-    return { images01: cropFlip(images01, indices.length, pool.imageShape as [number, number, number], augmentation, random), count: indices.length, targets };
+    return {
+      images01: cropFlip(images01, indices.length, pool.imageShape as [number, number, number], augmentation, random),
+      count: indices.length,
+      targets,
+    };
   };
 }
 
@@ -64,7 +76,9 @@ export async function distill(options: DistillOptions): Promise<TrainingResult> 
   if (options == null || typeof options !== 'object') throw new Error(`${what}: options { teacher, student, images } are required.`);
   const { teacher } = options;
   if (teacher == null || !isTeacher(teacher)) {
-    throw new Error(`${what}: options.teacher must be a natinv Teacher (loadTeacher / loadBundledTeacher), which carries its normalization.`);
+    throw new Error(
+      `${what}: options.teacher must be a natinv Teacher (loadTeacher / loadBundledTeacher), which carries its normalization.`,
+    );
   }
   const student = modelOfClassifier(options.student, `${what}: options.student`);
   assertSeparateModels(student, 'student', teacher.model, 'teacher', what);
@@ -72,11 +86,16 @@ export async function distill(options: DistillOptions): Promise<TrainingResult> 
   const shape = modelInputShape(student, `${what}: student`);
   const teacherShape = modelInputShape(teacher.model, `${what}: teacher`);
   if (shape.some((d, i) => d !== teacherShape[i])) {
-    throw new Error(`${what}: the student takes ${shape.join('x')} images but the teacher ${teacherShape.join('x')}; they must see the same images.`);
+    throw new Error(
+      `${what}: the student takes ${shape.join('x')} images but the teacher ${teacherShape.join('x')}; they must see the same images.`,
+    );
   }
   const classes = modelClasses(student, `${what}: student`);
   const teacherClasses = modelClasses(teacher.model, `${what}: teacher`);
-  if (classes !== teacherClasses) throw new Error(`${what}: the student has ${classes} outputs but the teacher ${teacherClasses}; give the student the teacher's classes.`);
+  if (classes !== teacherClasses)
+    throw new Error(
+      `${what}: the student has ${classes} outputs but the teacher ${teacherClasses}; give the student the teacher's classes.`,
+    );
   const pool = ImagePool.from(options.images, `${what}: images`, shape);
   const studentNormalization = resolveNormalization(what, options.studentNormalization, teacher);
   const sameInputs = studentNormalization === teacher.normalization;
@@ -126,7 +145,12 @@ export function studentTrainer(options: StudentTrainerOptions): (pool: readonly 
   let round = 0;
   return async (pool) => {
     const { onRound, ...rest } = options;
-    const result = await distill({ ...rest, epochs: options.epochs ?? 1, images: pool, seed: deriveSeed(options.seed ?? 0, 'round', round) });
+    const result = await distill({
+      ...rest,
+      epochs: options.epochs ?? 1,
+      images: pool,
+      seed: deriveSeed(options.seed ?? 0, 'round', round),
+    });
     await onRound?.(round, result);
     round += 1;
   };

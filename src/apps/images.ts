@@ -86,7 +86,9 @@ export class ImagePool {
     } else if (images != null && (images as HostImages).images01 != null) {
       const h = images as HostImages;
       if (!Array.isArray(h.shape) || h.shape.length !== 4 || h.shape[0] !== h.count) {
-        throw new Error(`${what}.shape must be [count, height, width, channels] with shape[0] = count (${h.count}), got [${h.shape?.join(', ')}].`);
+        throw new Error(
+          `${what}.shape must be [count, height, width, channels] with shape[0] = count (${h.count}), got [${h.shape?.join(', ')}].`,
+        );
       }
       parts.push({ name: what, images01: h.images01, shape: h.shape, targets: h.targets });
     } else {
@@ -98,13 +100,16 @@ export class ImagePool {
     const [eh, ew, ec] = expectedShape;
     const segments: Segment[] = [];
     for (const part of parts) {
-      if (!(part.images01 instanceof Float32Array)) throw new Error(`${part.name}: images01 must be a Float32Array of NHWC pixels in [0, 1].`);
+      if (!(part.images01 instanceof Float32Array))
+        throw new Error(`${part.name}: images01 must be a Float32Array of NHWC pixels in [0, 1].`);
       const [n, h, w, c] = part.shape ?? [];
       if (h !== eh || w !== ew || c !== ec) {
         throw new Error(`${part.name} holds ${h}x${w}x${c} images but the model takes ${eh}x${ew}x${ec} (height x width x channels).`);
       }
       if (!Number.isSafeInteger(n) || n * h * w * c !== part.images01.length) {
-        throw new Error(`${part.name}: shape [${part.shape.join(', ')}] needs ${n * h * w * c} values, images01 has ${part.images01.length}.`);
+        throw new Error(
+          `${part.name}: shape [${part.shape.join(', ')}] needs ${n * h * w * c} values, images01 has ${part.images01.length}.`,
+        );
       }
       let targets: Int32Array | undefined;
       if (part.targets != null) {
@@ -152,7 +157,8 @@ export function labelsOf(labels: ArrayLike<number> | tf.Tensor1D, count: number,
   const values = isTensor(labels) ? Int32Array.from(labels.dataSync()) : Int32Array.from(labels as ArrayLike<number>);
   if (values.length !== count) throw new Error(`${what}: ${values.length} labels for ${count} images.`);
   const bad = values.findIndex((l) => !(l >= 0 && l < classes));
-  if (bad >= 0) throw new Error(`${what}: label ${values[bad]} at index ${bad} is not a class of a ${classes}-class model (0..${classes - 1}).`);
+  if (bad >= 0)
+    throw new Error(`${what}: label ${values[bad]} at index ${bad} is not a class of a ${classes}-class model (0..${classes - 1}).`);
   return values;
 }
 
@@ -197,7 +203,8 @@ export function resolveLabelled(
     tensor = data.images01 as tf.Tensor4D;
   } else if (data.images01 instanceof Float32Array) {
     host = data.images01;
-    if (host.length % size !== 0) throw new Error(`${what}.images01 has ${host.length} values, not a whole number of ${h}x${w}x${c} images.`);
+    if (host.length % size !== 0)
+      throw new Error(`${what}.images01 has ${host.length} values, not a whole number of ${h}x${w}x${c} images.`);
   } else {
     throw new Error(`${what}.images01 must be a Float32Array or a tf.Tensor4D of NHWC pixels in [0, 1].`);
   }
@@ -227,7 +234,13 @@ export interface CropFlipOptions {
  * RandomCrop(size, padding) then RandomHorizontalFlip, each image drawn independently from
  * `random`, on NHWC pixels in [0, 1] (padding is black, as torchvision pads before normalizing).
  */
-export function cropFlip(images01: Float32Array, count: number, shape: readonly [number, number, number], options: CropFlipOptions, random: Random): Float32Array {
+export function cropFlip(
+  images01: Float32Array,
+  count: number,
+  shape: readonly [number, number, number],
+  options: CropFlipOptions,
+  random: Random,
+): Float32Array {
   const pad = options.padding ?? 4;
   const doFlip = options.flip ?? true;
   if (pad === 0 && !doFlip) return images01;

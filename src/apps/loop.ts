@@ -11,7 +11,14 @@ import { cosineWithWarmup, LearningRateSchedule, sgd } from '../optim';
 import { normalize } from '../synthesis/batch';
 import { deriveSeed, Random } from '../util/random';
 import { Checkpoint, saveCheckpoint } from './checkpoint';
-import { checkNonNegativeNumber, checkPositiveInteger, checkPositiveNumber, modelClasses, modelInputShape, trainableVariables } from './common';
+import {
+  checkNonNegativeNumber,
+  checkPositiveInteger,
+  checkPositiveNumber,
+  modelClasses,
+  modelInputShape,
+  trainableVariables,
+} from './common';
 import { predictTestSet } from './test-set';
 import { CropFlipOptions, LabelledSet, resolveCropFlip, resolveLabelled, ResolvedLabelled } from './images';
 
@@ -130,7 +137,13 @@ export interface LoopSpec<P> {
   /** Extra test numbers from the predictions (labels and predictions on the host). */
   readonly testMetrics?: (labels: Int32Array, predictions: Int32Array) => Record<string, number>;
   /** Defaults of the application, overridden by `options`. */
-  readonly defaults: { readonly epochs: number; readonly batchSize: number; readonly learningRate: number; readonly weightDecay: number; readonly schedule: 'cosine' | 'constant' };
+  readonly defaults: {
+    readonly epochs: number;
+    readonly batchSize: number;
+    readonly learningRate: number;
+    readonly weightDecay: number;
+    readonly schedule: 'cosine' | 'constant';
+  };
   readonly options: TrainingOptions;
 }
 
@@ -144,7 +157,9 @@ export class TrainingDivergenceError extends Error {
     const listed = Object.entries(terms)
       .map(([name, value]) => `${name} ${value}`)
       .join(', ');
-    super(`${what} diverged at step ${step}: the loss is no longer finite (${listed}). Lower the learning rate, or check the images and the models.`);
+    super(
+      `${what} diverged at step ${step}: the loss is no longer finite (${listed}). Lower the learning rate, or check the images and the models.`,
+    );
     this.name = 'TrainingDivergenceError';
   }
 }
@@ -169,7 +184,12 @@ export interface LoopSettings {
 }
 
 /** Checks the shared options; `stepsPerEpoch(batchSize)` tells the epoch length. */
-export function loopSettings(what: string, options: TrainingOptions, defaults: LoopSpec<unknown>['defaults'], stepsPerEpoch: (batchSize: number) => number): LoopSettings {
+export function loopSettings(
+  what: string,
+  options: TrainingOptions,
+  defaults: LoopSpec<unknown>['defaults'],
+  stepsPerEpoch: (batchSize: number) => number,
+): LoopSettings {
   const batchSize = checkPositiveInteger(options.batchSize ?? defaults.batchSize, `${what}: batchSize`);
   const perEpoch = stepsPerEpoch(batchSize);
   let epochs = checkPositiveInteger(options.epochs ?? defaults.epochs, `${what}: epochs`);
@@ -260,7 +280,8 @@ export async function trainLoop<P extends tf.TensorContainer>(spec: LoopSpec<P>,
         seconds: (Date.now() - started) / 1000,
       };
       history.push(report);
-      if (options.checkpoint != null && ((epoch + 1) % checkpointEvery === 0 || last)) await saveCheckpoint(options.checkpoint, model, report);
+      if (options.checkpoint != null && ((epoch + 1) % checkpointEvery === 0 || last))
+        await saveCheckpoint(options.checkpoint, model, report);
       await options.onEpoch?.(report);
     }
   } finally {

@@ -39,9 +39,24 @@ export interface PruneFiltersResult {
 
 /** Layer classes pruning understands; any other class makes the model unsupported. */
 const SUPPORTED = new Set([
-  'InputLayer', 'Conv2D', 'BatchNormalization', 'ReLU', 'Activation', 'LeakyReLU', 'ELU', 'ZeroPadding2D', 'MaxPooling2D',
-  'AveragePooling2D', 'GlobalAveragePooling2D', 'GlobalMaxPooling2D', 'Add', 'natinv>OptionAShortcut', 'Flatten', 'Permute',
-  'Dense', 'Dropout',
+  'InputLayer',
+  'Conv2D',
+  'BatchNormalization',
+  'ReLU',
+  'Activation',
+  'LeakyReLU',
+  'ELU',
+  'ZeroPadding2D',
+  'MaxPooling2D',
+  'AveragePooling2D',
+  'GlobalAveragePooling2D',
+  'GlobalMaxPooling2D',
+  'Add',
+  'natinv>OptionAShortcut',
+  'Flatten',
+  'Permute',
+  'Dense',
+  'Dropout',
 ]);
 /** Layers a channel passes through unchanged, channel for channel. */
 const PER_CHANNEL = new Set(['ReLU', 'Activation', 'LeakyReLU', 'ELU', 'ZeroPadding2D', 'MaxPooling2D', 'AveragePooling2D', 'Dropout']);
@@ -62,7 +77,13 @@ const SUPPORTED_MODELS =
  * Returns undefined when the output branches (a residual add, a shortcut) or reaches the model's
  * output: such a conv's filters cannot be removed without changing other layers' channels.
  */
-function chainOf(conv: string, config: ModelConfig, byName: Map<string, LayerConfig>, consumers: Map<string, string[]>, model: tfl.LayersModel): Chain | undefined {
+function chainOf(
+  conv: string,
+  config: ModelConfig,
+  byName: Map<string, LayerConfig>,
+  consumers: Map<string, string[]>,
+  model: tfl.LayersModel,
+): Chain | undefined {
   const outputs = new Set(config.outputLayers.map(([name]) => name));
   const followers: string[] = [];
   let current = conv;
@@ -175,7 +196,9 @@ function checkModel(model: tfl.LayersModel, config: ModelConfig): void {
       );
     }
     if (layer.inboundNodes.length > 1) {
-      throw new Error(`${SUPPORTED_MODELS}; layer '${layer.name}' of model '${model.name}' is shared (called ${layer.inboundNodes.length} times).`);
+      throw new Error(
+        `${SUPPORTED_MODELS}; layer '${layer.name}' of model '${model.name}' is shared (called ${layer.inboundNodes.length} times).`,
+      );
     }
     if (layer.className === 'Conv2D' && layer.config.dataFormat !== 'channelsLast') {
       throw new Error(`pruneFilters: conv layer '${layer.name}' is channelsFirst; natinv models are NHWC (channelsLast).`);
@@ -218,7 +241,8 @@ export function pruneFilters(model: tfl.LayersModel, options: PruneFiltersOption
   const exclude = new Set(options.exclude ?? []);
   const byName = new Map(config.layers.map((l) => [l.name, l]));
   for (const name of exclude) {
-    if (byName.get(name)?.className !== 'Conv2D') throw new Error(`pruneFilters: exclude names '${name}', which is not a conv layer of model '${model.name}'.`);
+    if (byName.get(name)?.className !== 'Conv2D')
+      throw new Error(`pruneFilters: exclude names '${name}', which is not a conv layer of model '${model.name}'.`);
   }
   const consumers = consumersOf(config);
   const pruned: PrunedLayer[] = [];
@@ -239,7 +263,9 @@ export function pruneFilters(model: tfl.LayersModel, options: PruneFiltersOption
     pruned.push({ layer: layer.name, filters, kept, followers: chain.followers, next: chain.next });
   }
   if (pruned.length === 0 && config.layers.some((l) => l.className === 'Conv2D')) {
-    throw new Error(`pruneFilters: no conv layer of model '${model.name}' can be pruned (every conv output feeds a residual sum, a branch or the output).`);
+    throw new Error(
+      `pruneFilters: no conv layer of model '${model.name}' can be pruned (every conv output feeds a residual sum, a branch or the output).`,
+    );
   }
   config.name = options.name ?? `${model.name}_pruned`;
 

@@ -27,7 +27,9 @@ export interface ModelConfig {
 export function modelConfig(model: tfl.LayersModel, what: string): ModelConfig {
   const config = model.getConfig() as unknown as ModelConfig;
   if (config == null || !Array.isArray(config.layers) || !Array.isArray(config.outputLayers)) {
-    throw new Error(`${what}: model '${model.name}' is not a functional tfjs LayersModel (tfl.model or tfl.sequential) with a readable configuration.`);
+    throw new Error(
+      `${what}: model '${model.name}' is not a functional tfjs LayersModel (tfl.model or tfl.sequential) with a readable configuration.`,
+    );
   }
   return JSON.parse(JSON.stringify(config)) as ModelConfig;
 }

@@ -6,7 +6,15 @@ import { crossEntropyLoss, kdLoss } from '../objectives/losses';
 import { LearningRateSchedule } from '../optim';
 import { normalize } from '../synthesis/batch';
 import { tapNetwork } from '../taps';
-import { assertSeparateModels, checkPositiveNumber, isTeacher, modelClasses, modelInputShape, modelOfClassifier, resolveNormalization } from './common';
+import {
+  assertSeparateModels,
+  checkPositiveNumber,
+  isTeacher,
+  modelClasses,
+  modelInputShape,
+  modelOfClassifier,
+  resolveNormalization,
+} from './common';
 import { poolBatches } from './distill';
 import { ImagePool, labelsOf, TrainingImages } from './images';
 import { loopSettings, LossValue, LoopSpec, stepDecayRate, trainLoop, TrainingOptions, TrainingResult } from './loop';
@@ -71,7 +79,11 @@ function supervisedSpec(
     prepare: (batch, inputs) => {
       if (teacher === undefined || network === undefined) return [];
       const same = teacher.teacher.normalization === normalization;
-      return tf.tidy(() => network.forward(same ? inputs : normalize(tf.tensor4d(batch.images01, [batch.count, ...shape]), teacher.teacher.normalization)).logits);
+      return tf.tidy(
+        () =>
+          network.forward(same ? inputs : normalize(tf.tensor4d(batch.images01, [batch.count, ...shape]), teacher.teacher.normalization))
+            .logits,
+      );
     },
     loss: (logits, batch, prepared): LossValue => {
       if (teacher !== undefined) {
@@ -105,8 +117,10 @@ export async function fineTune(options: FineTuneOptions): Promise<TrainingResult
   const labels = options.labels ?? 'targets';
   if (labels !== 'targets' && labels !== 'teacher') throw new Error(`${what}: labels must be 'targets' or 'teacher', got '${labels}'.`);
   const teacher = options.teacher;
-  if (teacher != null && !isTeacher(teacher)) throw new Error(`${what}: options.teacher must be a natinv Teacher (it carries its normalization).`);
-  if (labels === 'teacher' && teacher == null) throw new Error(`${what}: labels 'teacher' needs options.teacher, whose soft labels the model learns.`);
+  if (teacher != null && !isTeacher(teacher))
+    throw new Error(`${what}: options.teacher must be a natinv Teacher (it carries its normalization).`);
+  if (labels === 'teacher' && teacher == null)
+    throw new Error(`${what}: labels 'teacher' needs options.teacher, whose soft labels the model learns.`);
   if (teacher != null) assertSeparateModels(model, 'model', teacher.model, 'teacher', what);
   const classes = modelClasses(model, what);
   if (teacher != null && labels === 'teacher' && modelClasses(teacher.model, `${what}: teacher`) !== classes) {
@@ -117,7 +131,15 @@ export async function fineTune(options: FineTuneOptions): Promise<TrainingResult
   const normalization = resolveNormalization(what, options.normalization, teacher);
   const temperature = checkPositiveNumber(options.temperature ?? 20, `${what}: temperature`);
   const defaults = { epochs: 20, batchSize: 128, learningRate: 1e-3, weightDecay: 1e-4, schedule: 'constant' as const };
-  return supervisedSpec(what, model, pool, normalization, options, defaults, labels === 'teacher' ? { teacher: teacher as Teacher, temperature } : undefined);
+  return supervisedSpec(
+    what,
+    model,
+    pool,
+    normalization,
+    options,
+    defaults,
+    labels === 'teacher' ? { teacher: teacher as Teacher, temperature } : undefined,
+  );
 }
 
 /**
@@ -142,7 +164,8 @@ export async function trainFromScratch(options: TrainFromScratchOptions): Promis
   let schedule: LearningRateSchedule | undefined;
   if (typeof choice === 'function') schedule = choice;
   else if (choice === 'step') schedule = stepDecayRate(checkPositiveNumber(learningRate, `${what}: learningRate`));
-  else if (choice !== 'cosine') throw new Error(`${what}: schedule must be 'cosine', 'step' or a function (step, totalSteps) => rate, got '${String(choice)}'.`);
+  else if (choice !== 'cosine')
+    throw new Error(`${what}: schedule must be 'cosine', 'step' or a function (step, totalSteps) => rate, got '${String(choice)}'.`);
   const defaults = { epochs: 200, batchSize: 128, learningRate: 0.05, weightDecay: 5e-4, schedule: 'cosine' as const };
   return supervisedSpec(what, model, pool, normalization, { ...options, learningRate, schedule }, defaults, undefined);
 }

@@ -7,7 +7,13 @@ import { normalize } from '../synthesis/batch';
 import type { ResolvedLabelled } from './images';
 
 /** Normalized chunks of host pixels, each disposed by its consumer. */
-function* normalizedChunks(host: Float32Array, count: number, shape: readonly [number, number, number], normalization: InputNormalization, batchSize: number) {
+function* normalizedChunks(
+  host: Float32Array,
+  count: number,
+  shape: readonly [number, number, number],
+  normalization: InputNormalization,
+  batchSize: number,
+) {
   const [h, w, c] = shape;
   const size = h * w * c;
   for (let start = 0; start < count; start += batchSize) {
@@ -25,7 +31,8 @@ export async function predictTestSet(
   batchSize: number,
 ): Promise<Int32Array> {
   if (data.kind === 'normalized') return topOne(await classProbabilities(model, data.tensor as tf.Tensor4D, { batchSize }));
-  if (data.host != null) return topOne(await classProbabilities(model, normalizedChunks(data.host, data.count, shape, normalization, batchSize), { batchSize }));
+  if (data.host != null)
+    return topOne(await classProbabilities(model, normalizedChunks(data.host, data.count, shape, normalization, batchSize), { batchSize }));
   const images = tf.tidy(() => normalize(data.tensor as tf.Tensor4D, normalization));
   try {
     return topOne(await classProbabilities(model, images, { batchSize }));

@@ -129,9 +129,7 @@ function convert(command: string, spec: OptionSpec, text: string): OptionValue {
     case 'string': {
       if (text === '') throw new UsageError(`${where} needs a non-empty ${placeholder}.`);
       if (spec.choices !== undefined && !spec.choices.includes(text)) {
-        throw new UsageError(
-          `${where}: unknown value "${text}"${suggestion(text, spec.choices)}; use one of ${spec.choices.join(', ')}.`,
-        );
+        throw new UsageError(`${where}: unknown value "${text}"${suggestion(text, spec.choices)}; use one of ${spec.choices.join(', ')}.`);
       }
       return text;
     }
@@ -220,7 +218,11 @@ export function parseArgs(spec: CommandSpec, argv: readonly string[]): ParsedArg
       const hint =
         negated !== undefined
           ? ` (--${negated.name} cannot be negated)`
-          : suggestion(flag.slice(2), [...byFlag.keys()].map((f) => f.slice(2)), '--');
+          : suggestion(
+              flag.slice(2),
+              [...byFlag.keys()].map((f) => f.slice(2)),
+              '--',
+            );
       throw new UsageError(`${command}: unknown option ${flag}${hint}; ${see}.`);
     }
     if (Object.prototype.hasOwnProperty.call(options, option.name)) {

@@ -65,7 +65,9 @@ export async function chooseBackend(
   const fromEnv = env[BACKEND_ENV]?.trim();
   if (fromEnv !== undefined && fromEnv !== '') {
     if (!(BACKEND_NAMES as readonly string[]).includes(fromEnv)) {
-      throw new UsageError(`${BACKEND_ENV}=${fromEnv} is not a backend natinv can start; set it to one of ${BACKEND_NAMES.join(', ')} or pass --backend.`);
+      throw new UsageError(
+        `${BACKEND_ENV}=${fromEnv} is not a backend natinv can start; set it to one of ${BACKEND_NAMES.join(', ')} or pass --backend.`,
+      );
     }
     await start(fromEnv as BackendName);
     return { name: fromEnv as BackendName, reason: 'environment' };

@@ -26,7 +26,7 @@ run(process.argv.slice(2), {
     process.exitCode = code;
   },
   (error: unknown) => {
-    process.stderr.write(`natinv: unexpected failure: ${error instanceof Error ? error.stack ?? error.message : String(error)}\n`);
+    process.stderr.write(`natinv: unexpected failure: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
     process.exitCode = EXIT.failure;
   },
 );

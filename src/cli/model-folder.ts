@@ -71,7 +71,11 @@ async function encodeWeights(model: tfl.LayersModel): Promise<{ specs: tf.io.Wei
  * `model.save('file://<folder>')` (loadable with `tf.loadLayersModel`). Each file is written
  * atomically; the folder is created if needed.
  */
-export async function saveModelFolder(model: tfl.LayersModel, folder: string, metadata?: TeacherMetadata): Promise<{ modelJson: string; weights: string }> {
+export async function saveModelFolder(
+  model: tfl.LayersModel,
+  folder: string,
+  metadata?: TeacherMetadata,
+): Promise<{ modelJson: string; weights: string }> {
   const modelJson = path.join(folder, MODEL_JSON);
   const weights = path.join(folder, WEIGHTS_BIN);
   const { specs, data } = await encodeWeights(model);

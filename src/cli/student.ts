@@ -46,7 +46,14 @@ export interface AdiStudent {
  * its trainer: one epoch of distill's defaults per round (KL x T^2 with T 20, SGD 0.1, cosine,
  * crop + flip), stopped by `signal`. Each round is reported on stderr and as a `student` event.
  */
-export function createAdiStudent(arch: ZooArchitecture, teacher: Teacher, seed: number, reporter: Reporter, signal: AbortSignal, now: () => number): AdiStudent {
+export function createAdiStudent(
+  arch: ZooArchitecture,
+  teacher: Teacher,
+  seed: number,
+  reporter: Reporter,
+  signal: AbortSignal,
+  now: () => number,
+): AdiStudent {
   const model = buildZooModel(arch, { numClasses: teacher.numClasses, inputShape: teacher.inputShape, seed: deriveSeed(seed, 'student') });
   let rounds = 0;
   let started = 0;
@@ -77,7 +84,12 @@ export function createAdiStudent(arch: ZooArchitecture, teacher: Teacher, seed: 
 }
 
 /** Saves the student into `<out>/student/` with the teacher's normalization; returns model.json's path. */
-export async function saveAdiStudent(student: AdiStudent, teacher: Teacher, out: string, classNames: readonly string[] | undefined): Promise<string> {
+export async function saveAdiStudent(
+  student: AdiStudent,
+  teacher: Teacher,
+  out: string,
+  classNames: readonly string[] | undefined,
+): Promise<string> {
   const files = await saveModelFolder(student.model, path.join(out, STUDENT_DIR), {
     name: `${teacher.name}-adi-${student.arch}`,
     arch: student.arch,

@@ -69,9 +69,7 @@ export function teacherOptions(defaultTeacher: string | undefined = DEFAULT_TEAC
       name: 'taps',
       kind: 'names',
       value: 'a,b,c',
-      help:
-        'Teacher layers feeding NaturalInversion\'s Feature Transfer Pyramid, deepest first (natinv inspect lists ' +
-        'candidates).',
+      help: "Teacher layers feeding NaturalInversion's Feature Transfer Pyramid, deepest first (natinv inspect lists " + 'candidates).',
       default: "the architecture's stage outputs (e.g. layer3.2,layer2.2,layer1.2 for resnet20)",
     },
   ];
@@ -124,12 +122,16 @@ export function requireFile(file: string, what: string, command: string): void {
 function applyNormalizationFlags(options: Options, base: InputNormalization, channels: number, command: string): InputNormalization {
   const mean = options.numbers('mean');
   const std = options.numbers('std');
-  for (const [name, values] of [['mean', mean], ['std', std]] as const) {
+  for (const [name, values] of [
+    ['mean', mean],
+    ['std', std],
+  ] as const) {
     if (values !== undefined && values.length !== channels) {
       throw new UsageError(`${command}: --${name} needs ${channels} values (one per input channel), got ${values.length}.`);
     }
   }
-  if (std !== undefined && std.some((s) => s <= 0)) throw new UsageError(`${command}: every --std value must be positive, got ${std.join(',')}.`);
+  if (std !== undefined && std.some((s) => s <= 0))
+    throw new UsageError(`${command}: every --std value must be positive, got ${std.join(',')}.`);
   return { mean: mean ?? base.mean, std: std ?? base.std };
 }
 
@@ -138,8 +140,7 @@ function checkTaps(model: tfl.LayersModel, taps: readonly string[], command: str
   for (const tap of taps) {
     if (!network.layerNames.includes(tap)) {
       throw new UsageError(
-        `${command}: --taps: the model has no layer "${tap}"${suggestion(tap, network.layerNames)}; ` +
-          `natinv inspect lists its layers.`,
+        `${command}: --taps: the model has no layer "${tap}"${suggestion(tap, network.layerNames)}; ` + `natinv inspect lists its layers.`,
       );
     }
   }
@@ -156,7 +157,13 @@ function withOverrides(resolved: ResolvedTeacher, options: Options, command: str
 
 async function fromSafetensors(arch: ZooArchitecture, weights: string, options: Options): Promise<ResolvedTeacher> {
   const teacher = await loadTeacher({ arch, weights, numClasses: options.number('classes') });
-  return { teacher, description: `${arch} with weights ${weights}`, arch, classNames: cifarClassNames(teacher.numClasses), pretrained: true };
+  return {
+    teacher,
+    description: `${arch} with weights ${weights}`,
+    arch,
+    classNames: cifarClassNames(teacher.numClasses),
+    pretrained: true,
+  };
 }
 
 async function fromModelFolder(location: string, options: Options, command: string): Promise<ResolvedTeacher> {
@@ -188,7 +195,8 @@ async function fromModelFolder(location: string, options: Options, command: stri
     inputShape: [h, w, c],
     featureTaps: meta?.featureTaps ?? [],
   };
-  const arch = meta?.arch !== undefined && Object.prototype.hasOwnProperty.call(ZOO, meta.arch) ? (meta.arch as ZooArchitecture) : undefined;
+  const arch =
+    meta?.arch !== undefined && Object.prototype.hasOwnProperty.call(ZOO, meta.arch) ? (meta.arch as ZooArchitecture) : undefined;
   return {
     teacher,
     description: `tfjs model ${modelJsonPath(location)}${meta === undefined && !options.has('mean') ? ' (no natinv metadata: inputs taken as [0, 1] pixels unless --mean/--std say otherwise)' : ''}`,
@@ -210,7 +218,13 @@ function untrained(arch: ZooArchitecture, options: Options): ResolvedTeacher {
     inputShape: [32, 32, 3],
     featureTaps: ZOO[arch].featureTaps,
   };
-  return { teacher, description: `${arch} (freshly initialised, no weights)`, arch, classNames: cifarClassNames(numClasses), pretrained: false };
+  return {
+    teacher,
+    description: `${arch} (freshly initialised, no weights)`,
+    arch,
+    classNames: cifarClassNames(numClasses),
+    pretrained: false,
+  };
 }
 
 /**
@@ -226,10 +240,15 @@ export async function resolveTeacher(options: Options, how: ResolveTeacherOption
   const weights = options.string('weights');
   const resolvePath = (p: string): string => path.resolve(how.cwd, p);
   if (given !== undefined && weights !== undefined) {
-    throw new UsageError(`${command}: give the network either as ${how.positional !== undefined ? '<model>' : '--teacher'} or as --arch with --weights, not both.`);
+    throw new UsageError(
+      `${command}: give the network either as ${how.positional !== undefined ? '<model>' : '--teacher'} or as --arch with --weights, not both.`,
+    );
   }
   if (weights !== undefined) {
-    if (arch === undefined) throw new UsageError(`${command}: --weights needs --arch (which zoo architecture the weights are for: ${ZOO_ARCHITECTURES.join(', ')}).`);
+    if (arch === undefined)
+      throw new UsageError(
+        `${command}: --weights needs --arch (which zoo architecture the weights are for: ${ZOO_ARCHITECTURES.join(', ')}).`,
+      );
     requireFile(resolvePath(weights), '--weights', command);
     return withOverrides(await fromSafetensors(arch, resolvePath(weights), options), options, command);
   }
@@ -242,7 +261,8 @@ export async function resolveTeacher(options: Options, how: ResolveTeacherOption
   const spec = given ?? DEFAULT_TEACHER;
   if (BUNDLED_NAMES.includes(spec)) {
     if (arch !== undefined) throw new UsageError(`${command}: --arch applies to .safetensors weights, not to the bundled teacher ${spec}.`);
-    if (options.has('classes')) throw new UsageError(`${command}: --classes applies to .safetensors weights, not to the bundled teacher ${spec}.`);
+    if (options.has('classes'))
+      throw new UsageError(`${command}: --classes applies to .safetensors weights, not to the bundled teacher ${spec}.`);
     const teacher = await loadBundledTeacher(spec as BundledTeacherName);
     const info = BUNDLED_TEACHERS[spec as BundledTeacherName];
     return withOverrides(
@@ -262,27 +282,41 @@ export async function resolveTeacher(options: Options, how: ResolveTeacherOption
   if (spec.toLowerCase().endsWith('.safetensors')) {
     requireFile(file, 'the weights file', command);
     if (arch === undefined) {
-      throw new UsageError(`${command}: ${spec} holds PyTorch weights; say which architecture with --arch (${ZOO_ARCHITECTURES.join(', ')}).`);
+      throw new UsageError(
+        `${command}: ${spec} holds PyTorch weights; say which architecture with --arch (${ZOO_ARCHITECTURES.join(', ')}).`,
+      );
     }
     return withOverrides(await fromSafetensors(arch, file, options), options, command);
   }
   if (!exists(file)) {
-    const hint = spec.includes('/') || spec.includes('.') ? '' : `${suggestion(spec, BUNDLED_NAMES)}; bundled teachers: ${BUNDLED_NAMES.join(', ')}`;
-    throw new UsageError(`${command}: no such model ${spec}${hint === '' ? '' : hint}; give a bundled name, a tfjs model folder or model.json, or a .safetensors file with --arch.`);
+    const hint =
+      spec.includes('/') || spec.includes('.') ? '' : `${suggestion(spec, BUNDLED_NAMES)}; bundled teachers: ${BUNDLED_NAMES.join(', ')}`;
+    throw new UsageError(
+      `${command}: no such model ${spec}${hint === '' ? '' : hint}; give a bundled name, a tfjs model folder or model.json, or a .safetensors file with --arch.`,
+    );
   }
   const json = modelJsonPath(file);
   if (fs.statSync(file).isDirectory() && !exists(json)) {
-    throw new UsageError(`${command}: the folder ${spec} has no ${path.basename(json)}; point at a tfjs model folder (model.json + weights.bin).`);
+    throw new UsageError(
+      `${command}: the folder ${spec} has no ${path.basename(json)}; point at a tfjs model folder (model.json + weights.bin).`,
+    );
   }
   if (!fs.statSync(file).isDirectory() && !spec.toLowerCase().endsWith('.json')) {
-    throw new UsageError(`${command}: ${spec} is neither a tfjs model (folder or model.json) nor PyTorch weights (.safetensors with --arch).`);
+    throw new UsageError(
+      `${command}: ${spec} is neither a tfjs model (folder or model.json) nor PyTorch weights (.safetensors with --arch).`,
+    );
   }
-  if (arch !== undefined) throw new UsageError(`${command}: --arch applies to .safetensors weights; a tfjs model folder carries its architecture.`);
+  if (arch !== undefined)
+    throw new UsageError(`${command}: --arch applies to .safetensors weights; a tfjs model folder carries its architecture.`);
   return withOverrides(await fromModelFolder(file, options, command), options, command);
 }
 
 /** Class names from `--class-names`, else what the teacher's source suggests. */
-export function classNamesFor(resolved: ResolvedTeacher, given: readonly string[] | undefined, command: string): readonly string[] | undefined {
+export function classNamesFor(
+  resolved: ResolvedTeacher,
+  given: readonly string[] | undefined,
+  command: string,
+): readonly string[] | undefined {
   if (given === undefined) return resolved.classNames?.length === resolved.teacher.numClasses ? resolved.classNames : undefined;
   if (given.length === 1 && given[0] === 'none') return undefined;
   if (given.length === 1 && given[0] === 'cifar10') return checkNames(CIFAR10_CLASSES, resolved, command);
@@ -292,7 +326,9 @@ export function classNamesFor(resolved: ResolvedTeacher, given: readonly string[
 
 function checkNames(names: readonly string[], resolved: ResolvedTeacher, command: string): readonly string[] {
   if (names.length !== resolved.teacher.numClasses) {
-    throw new UsageError(`${command}: --class-names lists ${names.length} names but the teacher has ${resolved.teacher.numClasses} classes.`);
+    throw new UsageError(
+      `${command}: --class-names lists ${names.length} names but the teacher has ${resolved.teacher.numClasses} classes.`,
+    );
   }
   return names;
 }

@@ -42,11 +42,36 @@ export interface TrainingDefaults {
 export function trainingOptions(defaults: TrainingDefaults, when = '', seeds = 'the shuffling and augmentation draws'): OptionSpec[] {
   return [
     { name: 'epochs', kind: 'integer', value: 'N', min: 1, help: `Passes over the dataset${when}.`, default: String(defaults.epochs) },
-    { name: 'batch-size', kind: 'integer', value: 'N', min: 1, help: `Images per optimizer step${when}.`, default: String(defaults.batchSize) },
-    { name: 'lr', kind: 'number', value: 'RATE', help: `Learning rate of SGD (${defaults.schedule}).`, default: String(defaults.learningRate) },
+    {
+      name: 'batch-size',
+      kind: 'integer',
+      value: 'N',
+      min: 1,
+      help: `Images per optimizer step${when}.`,
+      default: String(defaults.batchSize),
+    },
+    {
+      name: 'lr',
+      kind: 'number',
+      value: 'RATE',
+      help: `Learning rate of SGD (${defaults.schedule}).`,
+      default: String(defaults.learningRate),
+    },
     { name: 'momentum', kind: 'number', value: 'M', min: 0, help: 'SGD momentum (PyTorch semantics, dampening 0).', default: '0.9' },
-    { name: 'weight-decay', kind: 'number', value: 'W', min: 0, help: "Coupled L2 weight decay (PyTorch SGD's weight_decay).", default: String(defaults.weightDecay) },
-    { name: 'augment', kind: 'flag', negatable: true, help: 'Train on the images as they are, without the random crop (4 px zero padding) and horizontal flip.' },
+    {
+      name: 'weight-decay',
+      kind: 'number',
+      value: 'W',
+      min: 0,
+      help: "Coupled L2 weight decay (PyTorch SGD's weight_decay).",
+      default: String(defaults.weightDecay),
+    },
+    {
+      name: 'augment',
+      kind: 'flag',
+      negatable: true,
+      help: 'Train on the images as they are, without the random crop (4 px zero padding) and horizontal flip.',
+    },
     { name: 'seed', kind: 'integer', value: 'N', min: 0, help: `Seed of ${seeds}.`, default: '0' },
     {
       name: 'checkpoint-every',
@@ -78,7 +103,14 @@ export function testOptions(what: string): OptionSpec[] {
       help: 'Record layout of --test: cifar10 (1 label byte) or cifar100 (coarse + fine label bytes; scored on fine labels).',
       default: 'cifar10',
     },
-    { name: 'test-limit', kind: 'integer', value: 'N', min: 1, help: 'Score only the first N images of --test (faster on slow backends).', default: 'all' },
+    {
+      name: 'test-limit',
+      kind: 'integer',
+      value: 'N',
+      min: 1,
+      help: 'Score only the first N images of --test (faster on slow backends).',
+      default: 'all',
+    },
   ];
 }
 
@@ -109,7 +141,7 @@ export function checkpointEvery(options: Options, command: string): number {
   if (none && options.has('checkpoint-every')) {
     throw new UsageError(`${command}: --checkpoint-every and --no-checkpoints contradict each other; give one of them.`);
   }
-  return none ? 0 : options.number('checkpoint-every') ?? 1;
+  return none ? 0 : (options.number('checkpoint-every') ?? 1);
 }
 
 /** Where a dataset folder was given and what it holds. */
@@ -123,14 +155,19 @@ export interface TrainingData {
  * is missing, a file, or has no manifest.json. Returns the resolved folder.
  */
 export function checkDataFolder(text: string | undefined, cwd: string, command: string, purpose: string): string {
-  if (text === undefined) throw new UsageError(`${command}: --data DIR is required (a dataset folder written by natinv synthesize: ${purpose}).`);
+  if (text === undefined)
+    throw new UsageError(`${command}: --data DIR is required (a dataset folder written by natinv synthesize: ${purpose}).`);
   const folder = path.resolve(cwd, text);
   if (!fs.existsSync(folder)) throw new UsageError(`${command}: --data ${folder} does not exist.`);
   if (!fs.statSync(folder).isDirectory()) {
-    throw new UsageError(`${command}: --data ${text} is a file; give a dataset folder written by natinv synthesize (it holds ${MANIFEST_FILE} and batches/).`);
+    throw new UsageError(
+      `${command}: --data ${text} is a file; give a dataset folder written by natinv synthesize (it holds ${MANIFEST_FILE} and batches/).`,
+    );
   }
   if (!fs.existsSync(path.join(folder, MANIFEST_FILE))) {
-    throw new UsageError(`${command}: --data ${text} is not a natinv dataset folder (no ${MANIFEST_FILE}); give the --out folder of natinv synthesize.`);
+    throw new UsageError(
+      `${command}: --data ${text} is not a natinv dataset folder (no ${MANIFEST_FILE}); give the --out folder of natinv synthesize.`,
+    );
   }
   return folder;
 }
@@ -196,7 +233,9 @@ export function checkTestFile(options: Options, cwd: string, command: string): s
 export async function readTestSet(file: string, options: Options, network: Teacher, command: string): Promise<TestSet> {
   const [h, w, c] = network.inputShape;
   if (h !== 32 || w !== 32 || c !== 3) {
-    throw new UsageError(`${command}: --test holds 32x32x3 CIFAR images but ${network.name} takes ${h}x${w}x${c}; leave --test out or give a network for CIFAR images.`);
+    throw new UsageError(
+      `${command}: --test holds 32x32x3 CIFAR images but ${network.name} takes ${h}x${w}x${c}; leave --test out or give a network for CIFAR images.`,
+    );
   }
   const layout = (options.string('test-layout') ?? 'cifar10') as 'cifar10' | 'cifar100';
   const set = await readCifarFile(file, { layout, labels: 'fine', limit: options.number('test-limit') });
@@ -205,14 +244,19 @@ export async function readTestSet(file: string, options: Options, network: Teach
   if (maxLabel >= network.numClasses) {
     throw new UsageError(
       `${command}: --test ${path.basename(file)} has label ${maxLabel} but ${network.name} has ${network.numClasses} classes; ` +
-        'check --test-layout (cifar100 for CIFAR-100 files) or give the test set of the network\'s classes.',
+        "check --test-layout (cifar100 for CIFAR-100 files) or give the test set of the network's classes.",
     );
   }
   return { file, images01: set.images, labels: set.labels, count: set.count, what };
 }
 
 /** Top-1 accuracy of `model` on the test set, in inference mode; leaves no tensors behind. */
-export async function testAccuracy(model: tfl.LayersModel, test: TestSet, network: Pick<Teacher, 'inputShape' | 'numClasses'>, normalization: InputNormalization): Promise<number> {
+export async function testAccuracy(
+  model: tfl.LayersModel,
+  test: TestSet,
+  network: Pick<Teacher, 'inputShape' | 'numClasses'>,
+  normalization: InputNormalization,
+): Promise<number> {
   const shape = network.inputShape;
   const data = resolveLabelled({ images01: test.images01, labels: test.labels }, shape, network.numClasses, 'test set');
   const predictions = await predictTestSet(model, data, shape, normalization, 250);
@@ -232,9 +276,12 @@ export function percent(accuracy: number | undefined): string {
  */
 export function prepareOut(text: string, cwd: string, overwrite: boolean, command: string): string {
   const out = path.resolve(cwd, text);
-  if (fs.existsSync(out) && !fs.statSync(out).isDirectory()) throw new UsageError(`${command}: --out ${text} is a file; the model is written to a folder.`);
+  if (fs.existsSync(out) && !fs.statSync(out).isDirectory())
+    throw new UsageError(`${command}: --out ${text} is a file; the model is written to a folder.`);
   if (fs.existsSync(path.join(out, MODEL_JSON)) && !overwrite) {
-    throw new UsageError(`${command}: --out ${text} already holds a model (${MODEL_JSON}); pass --overwrite to replace it, or choose another --out.`);
+    throw new UsageError(
+      `${command}: --out ${text} already holds a model (${MODEL_JSON}); pass --overwrite to replace it, or choose another --out.`,
+    );
   }
   return out;
 }
@@ -255,7 +302,12 @@ export interface SavedModel {
 }
 
 /** Saves the trained network: a tfjs model folder with natinv metadata, its PyTorch-named weights, and training.json. */
-export async function saveTrained(model: tfl.LayersModel, out: string, metadata: TeacherMetadata, training: Record<string, unknown>): Promise<SavedModel> {
+export async function saveTrained(
+  model: tfl.LayersModel,
+  out: string,
+  metadata: TeacherMetadata,
+  training: Record<string, unknown>,
+): Promise<SavedModel> {
   const files = await saveModelFolder(model, out, metadata);
   const safetensors = path.join(out, PYTORCH_FILE);
   await writeSafetensorsFile(safetensors, exportPytorchWeights(model, { numBatchesTracked: true }), { name: metadata.name });
@@ -330,7 +382,9 @@ export class TrainingProgress {
     const time = this.now();
     // Off a terminal an epoch's last step is left to the epoch line that follows; on one, the line shows it until then.
     const lastOfEpoch = report.step % this.stepsPerEpoch === 0 || report.step === report.steps;
-    const due = this.plain ? !lastOfEpoch && time - this.lastDraw >= PLAIN_INTERVAL_MS : lastOfEpoch || time - this.lastDraw >= TTY_INTERVAL_MS;
+    const due = this.plain
+      ? !lastOfEpoch && time - this.lastDraw >= PLAIN_INTERVAL_MS
+      : lastOfEpoch || time - this.lastDraw >= TTY_INTERVAL_MS;
     if (!due) return;
     this.lastDraw = time;
     const remaining = this.remainingMs(report.step, report.steps);

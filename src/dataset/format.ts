@@ -197,7 +197,9 @@ export function validateBatch(batch: SynthesizedBatch, where: string): void {
   const perChannel = (v: unknown): v is number[] =>
     Array.isArray(v) && v.length === channels && v.every((x) => typeof x === 'number' && Number.isFinite(x));
   if (!perChannel(mean) || !perChannel(std) || !std.every((x) => x > 0)) {
-    fail(`normalization must be { mean, std } with ${channels} finite numbers each (std positive), got ${JSON.stringify(batch.normalization)}.`);
+    fail(
+      `normalization must be { mean, std } with ${channels} finite numbers each (std positive), got ${JSON.stringify(batch.normalization)}.`,
+    );
   }
   const perImage: Array<[string, unknown, 'Int32Array' | 'Float32Array']> = [
     ['targets', batch.targets, 'Int32Array'],
@@ -207,7 +209,8 @@ export function validateBatch(batch: SynthesizedBatch, where: string): void {
   for (const [name, array, type] of perImage) {
     const ok = type === 'Int32Array' ? array instanceof Int32Array : array instanceof Float32Array;
     if (!ok) fail(`${name} must be a ${type}.`);
-    if ((array as ArrayLike<number>).length !== count) fail(`${name} has ${(array as ArrayLike<number>).length} entries for ${count} images.`);
+    if ((array as ArrayLike<number>).length !== count)
+      fail(`${name} has ${(array as ArrayLike<number>).length} entries for ${count} images.`);
   }
   if (batch.targets.some((t) => t < 0)) fail('targets must be non-negative class indices.');
   for (const key of ['method', 'teacher'] as const) {

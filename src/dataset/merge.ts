@@ -7,14 +7,7 @@ import { promises as fs } from 'fs';
 import * as path from 'path';
 import { writeFileAtomic } from '../io/files';
 import { describeDifferences, diffConfigurations } from './configuration';
-import {
-  DatasetManifest,
-  MANIFEST_FILE,
-  batchFilePath,
-  batchGridPath,
-  batchImagesPath,
-  isTempFileName,
-} from './format';
+import { DatasetManifest, MANIFEST_FILE, batchFilePath, batchGridPath, batchImagesPath, isTempFileName } from './format';
 import { listBatchFiles, readBatchFile, readManifest } from './reader';
 import { writeManifest } from './writer';
 
@@ -100,7 +93,13 @@ async function copyBatch(source: string, target: string, index: number, images: 
     await fs.rm(to, { recursive: true, force: true });
     for (const name of names.filter((n) => !isTempFileName(n)).sort()) await copyFile(path.join(from, name), path.join(to, name));
     const grid = batchGridPath(source, index);
-    if (await fs.access(grid).then(() => true, () => false)) await copyFile(grid, batchGridPath(target, index));
+    if (
+      await fs.access(grid).then(
+        () => true,
+        () => false,
+      )
+    )
+      await copyFile(grid, batchGridPath(target, index));
   }
   await copyFile(batchFilePath(source, index), batchFilePath(target, index));
 }
@@ -113,18 +112,17 @@ async function copyBatch(source: string, target: string, index: number, images: 
  * there. Then copies the batch files the target lacks (with their PNGs and grids) byte for byte
  * and writes one manifest. Errors name the folders, the differing keys or the batch.
  */
-export async function mergeDatasets(
-  sources: readonly string[],
-  target: string,
-  options: MergeDatasetsOptions = {},
-): Promise<MergeSummary> {
+export async function mergeDatasets(sources: readonly string[], target: string, options: MergeDatasetsOptions = {}): Promise<MergeSummary> {
   const images = options.images ?? true;
   if (!Array.isArray(sources) || sources.length === 0) throw new Error('mergeDatasets: give at least one source folder.');
   const targetPath = path.resolve(target);
   const folders = [...new Set(sources.map((s) => path.resolve(s)))].filter((s) => s !== targetPath);
 
   const manifests = await Promise.all(folders.map((f) => readManifest(f)));
-  const targetManifest = (await fs.access(path.join(targetPath, MANIFEST_FILE)).then(() => true, () => false))
+  const targetManifest = (await fs.access(path.join(targetPath, MANIFEST_FILE)).then(
+    () => true,
+    () => false,
+  ))
     ? await readManifest(targetPath)
     : undefined;
   if (targetManifest === undefined && (await listBatchFiles(targetPath)).indices.length > 0) {

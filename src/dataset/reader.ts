@@ -58,7 +58,9 @@ export async function readManifest(folder: string): Promise<DatasetManifest> {
   try {
     value = JSON.parse(text);
   } catch (cause) {
-    throw new Error(`dataset manifest ${file} is not valid JSON (${(cause as Error).message}); fix or delete it (deleting it means starting the run over).`);
+    throw new Error(
+      `dataset manifest ${file} is not valid JSON (${(cause as Error).message}); fix or delete it (deleting it means starting the run over).`,
+    );
   }
   return validateManifest(value, file);
 }
@@ -252,7 +254,7 @@ export async function readDataset(folder: string, options: ReadDatasetOptions = 
     batches.push(batch);
     count += batch.shape[0];
   }
-  const [height, width, channels] = batches.length > 0 ? batches[0].shape.slice(1) : manifest.imageShape ?? [0, 0, 0];
+  const [height, width, channels] = batches.length > 0 ? batches[0].shape.slice(1) : (manifest.imageShape ?? [0, 0, 0]);
   const imageSize = height * width * channels;
   const images01 = new Float32Array(count * imageSize);
   const targets = new Int32Array(count);

@@ -108,7 +108,8 @@ function checkOptions(options: SynthesizeToFolderOptions): Shard {
   if (!Number.isSafeInteger(options.batches) || options.batches < 1) {
     throw new Error(`${where}: batches must be a positive integer, got ${options.batches}.`);
   }
-  if (typeof options.trainer !== 'function') throw new Error(`${where}: trainer must be a function (batchIndices, signal) => AsyncIterable<SynthesizedBatch>.`);
+  if (typeof options.trainer !== 'function')
+    throw new Error(`${where}: trainer must be a function (batchIndices, signal) => AsyncIterable<SynthesizedBatch>.`);
   if (typeof options.configuration !== 'object' || options.configuration === null || Array.isArray(options.configuration)) {
     throw new Error(`${where}: configuration must be a plain JSON object.`);
   }
@@ -122,7 +123,9 @@ function checkOptions(options: SynthesizeToFolderOptions): Shard {
 function plannedBatchSize(options: SynthesizeToFolderOptions): number | null {
   if (options.batchSize !== undefined) return options.batchSize;
   const fromConfiguration = options.configuration.batchSize;
-  return typeof fromConfiguration === 'number' && Number.isSafeInteger(fromConfiguration) && fromConfiguration > 0 ? fromConfiguration : null;
+  return typeof fromConfiguration === 'number' && Number.isSafeInteger(fromConfiguration) && fromConfiguration > 0
+    ? fromConfiguration
+    : null;
 }
 
 /** Removes natinv's entries from a folder (never anything else in it). */

@@ -24,7 +24,9 @@ export function validateShard(shard: Shard, where: string): Shard {
     throw new Error(`${where}: the shard index must be a non-negative integer, got ${index}.`);
   }
   if (index >= count) {
-    throw new Error(`${where}: shard index ${index} is out of range for ${count} shard${count === 1 ? '' : 's'}; indices run 0..${count - 1}.`);
+    throw new Error(
+      `${where}: shard index ${index} is out of range for ${count} shard${count === 1 ? '' : 's'}; indices run 0..${count - 1}.`,
+    );
   }
   return { index, count };
 }

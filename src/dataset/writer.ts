@@ -73,7 +73,9 @@ export async function writeBatch(folder: string, batch: SynthesizedBatch, option
     }
   }
   if ((png || grid) && channels !== 1 && channels !== 3) {
-    throw new Error(`writeBatch: batch ${batch.index} has ${channels}-channel images; PNGs and grids need 1 or 3. Pass png: false, grid: false.`);
+    throw new Error(
+      `writeBatch: batch ${batch.index} has ${channels}-channel images; PNGs and grids need 1 or 3. Pass png: false, grid: false.`,
+    );
   }
   const bytes = serializeBatch(batch);
 

@@ -78,13 +78,7 @@ function positiveInteger(name: string, value: number, allowZero = false): number
  * scale + captionHeight) + (rows + 1) * padding, where captionHeight = 10 * textScale when labels
  * are given (7-pixel glyphs with 2 pixels above and 1 below) and 0 otherwise.
  */
-export function imageGrid(
-  images01: Float32Array,
-  count: number,
-  height: number,
-  width: number,
-  options: ImageGridOptions = {},
-): RgbImage {
+export function imageGrid(images01: Float32Array, count: number, height: number, width: number, options: ImageGridOptions = {}): RgbImage {
   positiveInteger('count', count);
   positiveInteger('height', height);
   positiveInteger('width', width);

@@ -2,22 +2,9 @@
  * Reading and writing natinv's data: safetensors (weights, parity vectors, image shards), the
  * CIFAR binary layout, PNG files and labelled image grids. files.ts is the Node-only part.
  */
-export {
-  parseSafetensors,
-  serializeSafetensors,
-  rawToTensor,
-  tensorToRaw,
-  metadataJson,
-} from './safetensors';
+export { parseSafetensors, serializeSafetensors, rawToTensor, tensorToRaw, metadataJson } from './safetensors';
 export type { StoredDtype, TensorData, RawTensor, SafetensorsFile, ParseSafetensorsOptions } from './safetensors';
-export {
-  parseCifar,
-  cifarBatch,
-  CIFAR_RECORD_BYTES,
-  CIFAR10_CLASSES,
-  CIFAR100_FINE_CLASSES,
-  CIFAR100_COARSE_CLASSES,
-} from './cifar';
+export { parseCifar, cifarBatch, CIFAR_RECORD_BYTES, CIFAR10_CLASSES, CIFAR100_FINE_CLASSES, CIFAR100_COARSE_CLASSES } from './cifar';
 export type { CifarLayout, CifarOptions, CifarSet } from './cifar';
 export { encodePng, decodePng, crc32 } from './png';
 export type { DecodedPng } from './png';

@@ -34,7 +34,10 @@ export function crc32(bytes: Uint8Array): number {
 }
 
 function checkDimensions(what: string, width: number, height: number): void {
-  for (const [name, value] of [['width', width], ['height', height]] as const) {
+  for (const [name, value] of [
+    ['width', width],
+    ['height', height],
+  ] as const) {
     if (!Number.isSafeInteger(value) || value < 1 || value > 0x7fffffff) {
       throw new Error(`${what}: ${name} must be a positive integer, got ${value}.`);
     }
@@ -163,10 +166,18 @@ export function decodePng(bytes: Uint8Array): DecodedPng {
       const b = y > 0 ? pixels[up + i] : 0;
       let value: number;
       switch (filterType) {
-        case 0: value = line[i]; break;
-        case 1: value = line[i] + a; break;
-        case 2: value = line[i] + b; break;
-        case 3: value = line[i] + ((a + b) >> 1); break;
+        case 0:
+          value = line[i];
+          break;
+        case 1:
+          value = line[i] + a;
+          break;
+        case 2:
+          value = line[i] + b;
+          break;
+        case 3:
+          value = line[i] + ((a + b) >> 1);
+          break;
         case 4: {
           const c = y > 0 && i >= channels ? pixels[up + i - channels] : 0;
           value = line[i] + paeth(a, b, c);

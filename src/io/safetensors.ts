@@ -113,7 +113,11 @@ export function parseSafetensors(bytes: Uint8Array, options: ParseSafetensorsOpt
     }
   }
 
-  interface Span { name: string; begin: number; end: number }
+  interface Span {
+    name: string;
+    begin: number;
+    end: number;
+  }
   const spans: Span[] = [];
   const tensors: Record<string, RawTensor> = {};
   for (const [name, info] of Object.entries(entries)) {
@@ -147,16 +151,10 @@ export function parseSafetensors(bytes: Uint8Array, options: ParseSafetensorsOpt
 
     const expected = product(dims) * ITEM_SIZE[stored];
     if (end - begin !== expected) {
-      bad(
-        `data_offsets [${begin}, ${end}] span ${end - begin} bytes but shape [${dims.join(', ')}] of ${stored} ` +
-          `needs ${expected}.`,
-      );
+      bad(`data_offsets [${begin}, ${end}] span ${end - begin} bytes but shape [${dims.join(', ')}] of ${stored} ` + `needs ${expected}.`);
     }
     if (end > dataLength) {
-      bad(
-        `its data ends at byte ${end} of the data section but only ${dataLength} bytes follow the header; ` +
-          `the file is truncated.`,
-      );
+      bad(`its data ends at byte ${end} of the data section but only ${dataLength} bytes follow the header; ` + `the file is truncated.`);
     }
     spans.push({ name, begin, end });
     setOwn(tensors, name, decode(bytes.subarray(dataStart + begin, dataStart + end), stored, dims, bad));
@@ -169,13 +167,14 @@ export function parseSafetensors(bytes: Uint8Array, options: ParseSafetensorsOpt
   for (const span of spans) {
     if (span.begin < cursor) {
       fail(
-        `tensors "${previous!.name}" [${previous!.begin}, ${previous!.end}) and "${span.name}" ` +
-          `[${span.begin}, ${span.end}) overlap.`,
+        `tensors "${previous!.name}" [${previous!.begin}, ${previous!.end}) and "${span.name}" ` + `[${span.begin}, ${span.end}) overlap.`,
       );
     }
     if (span.begin > cursor) {
       const after = previous ? `after tensor "${previous.name}"` : 'at the start of the data section';
-      fail(`${span.begin - cursor} unused bytes ${after}, before tensor "${span.name}" (offset ${span.begin}); tensors must be contiguous.`);
+      fail(
+        `${span.begin - cursor} unused bytes ${after}, before tensor "${span.name}" (offset ${span.begin}); tensors must be contiguous.`,
+      );
     }
     cursor = span.end;
     previous = span;
@@ -233,10 +232,7 @@ function decode(bytes: Uint8Array, stored: StoredDtype, shape: number[], bad: (m
  * `__metadata__` written when `metadata` is given. The header is padded with spaces so the data
  * section starts on an 8-byte boundary.
  */
-export function serializeSafetensors(
-  tensors: Record<string, TensorData>,
-  metadata?: Record<string, string>,
-): Uint8Array {
+export function serializeSafetensors(tensors: Record<string, TensorData>, metadata?: Record<string, string>): Uint8Array {
   const header: Record<string, unknown> = {};
   if (metadata !== undefined) {
     if (!isPlainObject(metadata)) throw new Error('serializeSafetensors: metadata must be an object of string values.');
@@ -261,7 +257,9 @@ export function serializeSafetensors(
       bad(`shape must be a list of non-negative integers, found ${JSON.stringify(shape)}.`);
     }
     if (dtype === 'float32' ? !(data instanceof Float32Array) : dtype === 'int32' ? !(data instanceof Int32Array) : true) {
-      bad(`dtype ${JSON.stringify(dtype)} needs ${dtype === 'int32' ? 'an Int32Array' : 'a Float32Array'} (float32 and int32 are supported).`);
+      bad(
+        `dtype ${JSON.stringify(dtype)} needs ${dtype === 'int32' ? 'an Int32Array' : 'a Float32Array'} (float32 and int32 are supported).`,
+      );
     }
     if (data.length !== product(shape)) {
       bad(`data has ${data.length} elements but shape [${shape.join(', ')}] needs ${product(shape)}.`);
@@ -324,9 +322,7 @@ export async function tensorToRaw(t: tf.Tensor): Promise<RawTensor> {
 export function metadataJson<T = unknown>(file: Pick<SafetensorsFile, 'metadata'>, key: string): T {
   if (!Object.prototype.hasOwnProperty.call(file.metadata, key)) {
     const present = Object.keys(file.metadata);
-    throw new Error(
-      `safetensors metadata has no key "${key}"; present: ${present.length > 0 ? present.join(', ') : '(none)'}.`,
-    );
+    throw new Error(`safetensors metadata has no key "${key}"; present: ${present.length > 0 ? present.join(', ') : '(none)'}.`);
   }
   const text = file.metadata[key];
   try {

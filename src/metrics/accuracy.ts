@@ -30,14 +30,21 @@ export interface EvaluateOptions {
 
 function labelsOf(labels: ArrayLike<number> | tf.Tensor, what: string): ArrayLike<number> {
   if (labels instanceof tf.Tensor) {
-    if (labels.rank !== 1) throw new Error(`${what}: labels must be one class index per image (rank 1), got shape [${labels.shape.join(', ')}].`);
+    if (labels.rank !== 1)
+      throw new Error(`${what}: labels must be one class index per image (rank 1), got shape [${labels.shape.join(', ')}].`);
     return labels.dataSync();
   }
   if (labels == null || typeof labels.length !== 'number') throw new Error(`${what}: labels must be an array of class indices.`);
   return labels;
 }
 
-async function accuracyOf(network: Network, images: ImageBatches, labels: ArrayLike<number> | tf.Tensor, options: EvaluateOptions, what: string): Promise<Accuracy> {
+async function accuracyOf(
+  network: Network,
+  images: ImageBatches,
+  labels: ArrayLike<number> | tf.Tensor,
+  options: EvaluateOptions,
+  what: string,
+): Promise<Accuracy> {
   const want = labelsOf(labels, what);
   const predictions = await collectProbabilities(network, images, options, what);
   if (want.length !== predictions.count) {
@@ -115,10 +122,14 @@ export function synthesizedImages(
   const [, h, w, c] = batches[0].shape;
   const mismatch = batches.find((b) => b.shape[1] !== h || b.shape[2] !== w || b.shape[3] !== c);
   if (mismatch !== undefined) {
-    throw new Error(`synthesizedImages: batch ${mismatch.index} has images of ${mismatch.shape.slice(1).join('x')} but batch ${batches[0].index} of ${h}x${w}x${c}.`);
+    throw new Error(
+      `synthesizedImages: batch ${mismatch.index} has images of ${mismatch.shape.slice(1).join('x')} but batch ${batches[0].index} of ${h}x${w}x${c}.`,
+    );
   }
   if (normalization.mean.length !== c || normalization.std.length !== c) {
-    throw new Error(`synthesizedImages: the normalization has ${normalization.mean.length} means and ${normalization.std.length} stds for ${c}-channel images.`);
+    throw new Error(
+      `synthesizedImages: the normalization has ${normalization.mean.length} means and ${normalization.std.length} stds for ${c}-channel images.`,
+    );
   }
   const identity: InputNormalization = { mean: new Array<number>(c).fill(0), std: new Array<number>(c).fill(1) };
   const count = batches.reduce((n, b) => n + b.shape[0], 0);

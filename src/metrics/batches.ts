@@ -77,7 +77,11 @@ export async function forEachChunk(
     return offset;
   }
   const iterable = images as Iterable<tf.Tensor4D> | AsyncIterable<tf.Tensor4D>;
-  if (iterable == null || (typeof (iterable as AsyncIterable<tf.Tensor4D>)[Symbol.asyncIterator] !== 'function' && typeof (iterable as Iterable<tf.Tensor4D>)[Symbol.iterator] !== 'function')) {
+  if (
+    iterable == null ||
+    (typeof (iterable as AsyncIterable<tf.Tensor4D>)[Symbol.asyncIterator] !== 'function' &&
+      typeof (iterable as Iterable<tf.Tensor4D>)[Symbol.iterator] !== 'function')
+  ) {
     throw new Error(`${what}: images must be a rank-4 tensor or an (async) iterable of rank-4 tensors.`);
   }
   for await (const batch of iterable) {

@@ -40,7 +40,9 @@ export function toFeatures(input: FeatureInput, what: string, dimension?: number
   let features: Features;
   if (isTensor(input)) {
     if (input.rank !== 2) {
-      throw new Error(`${what}: a feature tensor must be rank 2 [count, dimension], got shape [${input.shape.join(', ')}]. Pool or reshape it first.`);
+      throw new Error(
+        `${what}: a feature tensor must be rank 2 [count, dimension], got shape [${input.shape.join(', ')}]. Pool or reshape it first.`,
+      );
     }
     const [count, d] = input.shape as [number, number];
     features = { data: Float32Array.from(input.dataSync()), count, dimension: d };
@@ -64,10 +66,14 @@ export function toFeatures(input: FeatureInput, what: string, dimension?: number
   } else {
     const f = input as Features;
     if (f == null || f.data == null || !Number.isSafeInteger(f.count) || !Number.isSafeInteger(f.dimension)) {
-      throw new Error(`${what}: expected Features { data, count, dimension }, a flat Float32Array/Float64Array, an array of rows or a rank-2 tensor.`);
+      throw new Error(
+        `${what}: expected Features { data, count, dimension }, a flat Float32Array/Float64Array, an array of rows or a rank-2 tensor.`,
+      );
     }
     if (f.data.length !== f.count * f.dimension) {
-      throw new Error(`${what}: data has ${f.data.length} values but count x dimension = ${f.count} x ${f.dimension} = ${f.count * f.dimension}.`);
+      throw new Error(
+        `${what}: data has ${f.data.length} values but count x dimension = ${f.count} x ${f.dimension} = ${f.count * f.dimension}.`,
+      );
     }
     features = f;
   }

@@ -31,7 +31,9 @@ export interface FrechetDistanceTerms {
 export function frechetDistanceTerms(first: FeatureStatistics, second: FeatureStatistics): FrechetDistanceTerms {
   const d = first.dimension;
   if (second.dimension !== d) {
-    throw new Error(`frechetDistance: the feature sets have different dimensions (${d} and ${second.dimension}); embed both with the same layer.`);
+    throw new Error(
+      `frechetDistance: the feature sets have different dimensions (${d} and ${second.dimension}); embed both with the same layer.`,
+    );
   }
   if (first.mean.length !== d || first.covariance.length !== d * d || second.mean.length !== d || second.covariance.length !== d * d) {
     throw new Error(`frechetDistance: statistics must hold a mean of ${d} values and a ${d}x${d} covariance; use featureStatistics().`);

@@ -34,14 +34,16 @@ export function inceptionScoreFromProbabilities(
   options: Pick<InceptionScoreOptions, 'splits'> = {},
 ): InceptionScore {
   const what = 'inceptionScore';
-  if (!Number.isSafeInteger(numClasses) || numClasses < 1) throw new Error(`${what}: numClasses must be a positive integer, got ${numClasses}.`);
+  if (!Number.isSafeInteger(numClasses) || numClasses < 1)
+    throw new Error(`${what}: numClasses must be a positive integer, got ${numClasses}.`);
   if (probabilities.length % numClasses !== 0) {
     throw new Error(`${what}: ${probabilities.length} probabilities is not a whole number of rows of ${numClasses} classes.`);
   }
   const count = probabilities.length / numClasses;
   const splits = options.splits ?? 10;
   if (!Number.isSafeInteger(splits) || splits < 1) throw new Error(`${what}: splits must be a positive integer, got ${splits}.`);
-  if (count < splits) throw new Error(`${what}: ${count} images cannot fill ${splits} splits; pass fewer splits (options.splits) or more images.`);
+  if (count < splits)
+    throw new Error(`${what}: ${count} images cannot fill ${splits} splits; pass fewer splits (options.splits) or more images.`);
   for (let i = 0; i < probabilities.length; i++) {
     const p = probabilities[i];
     if (!(p >= 0 && p <= 1)) {
@@ -78,7 +80,11 @@ export function inceptionScoreFromProbabilities(
  * @example
  * const { mean, std } = await inceptionScore(teacher, images, { splits: 10 });
  */
-export async function inceptionScore(classifier: Network, images: ImageBatches, options: InceptionScoreOptions = {}): Promise<InceptionScore> {
+export async function inceptionScore(
+  classifier: Network,
+  images: ImageBatches,
+  options: InceptionScoreOptions = {},
+): Promise<InceptionScore> {
   const { probabilities, numClasses } = await collectProbabilities(classifier, images, options, 'inceptionScore');
   return inceptionScoreFromProbabilities(probabilities, numClasses, options);
 }

@@ -157,7 +157,9 @@ function diagonalize(t: Float64Array, d: Float64Array, e: Float64Array, n: numbe
       let iteration = 0;
       do {
         if (++iteration > maxIterations) {
-          throw new Error(`symmetricEigen: eigenvalue ${l} did not converge in ${maxIterations} QL iterations; raise maxIterations or check the matrix.`);
+          throw new Error(
+            `symmetricEigen: eigenvalue ${l} did not converge in ${maxIterations} QL iterations; raise maxIterations or check the matrix.`,
+          );
         }
         total++;
         let g = d[l];

@@ -84,11 +84,18 @@ export function precisionRecall(real: FeatureInput, fake: FeatureInput, options:
   const realSet = toFeatures(real, 'precisionRecall (real)', options.dimension);
   const fakeSet = toFeatures(fake, 'precisionRecall (fake)', options.dimension);
   if (realSet.dimension !== fakeSet.dimension) {
-    throw new Error(`precisionRecall: real features have dimension ${realSet.dimension} but fake ones ${fakeSet.dimension}; embed both with the same layer.`);
+    throw new Error(
+      `precisionRecall: real features have dimension ${realSet.dimension} but fake ones ${fakeSet.dimension}; embed both with the same layer.`,
+    );
   }
-  for (const [name, set] of [['real', realSet], ['fake', fakeSet]] as const) {
+  for (const [name, set] of [
+    ['real', realSet],
+    ['fake', fakeSet],
+  ] as const) {
     if (set.count <= k) {
-      throw new Error(`precisionRecall: the ${name} set has ${set.count} samples; the k-NN radius needs more than k = ${k}. Use more samples or a smaller k.`);
+      throw new Error(
+        `precisionRecall: the ${name} set has ${set.count} samples; the k-NN radius needs more than k = ${k}. Use more samples or a smaller k.`,
+      );
     }
   }
   return {

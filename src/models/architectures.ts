@@ -9,15 +9,7 @@ import { vgg, vggTaps } from './vgg';
 
 /** Architectures {@link buildZooModel} can build. */
 export type ZooArchitecture =
-  | 'resnet20'
-  | 'resnet32'
-  | 'resnet44'
-  | 'resnet56'
-  | 'resnet18'
-  | 'resnet34'
-  | 'vgg11_bn'
-  | 'vgg16_bn'
-  | 'mobilenetv2';
+  'resnet20' | 'resnet32' | 'resnet44' | 'resnet56' | 'resnet18' | 'resnet34' | 'vgg11_bn' | 'vgg16_bn' | 'mobilenetv2';
 
 /** What a caller needs to know about an architecture without building it. */
 export interface ZooEntry {

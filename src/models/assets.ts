@@ -56,7 +56,9 @@ export async function findAsset(file: string, options: FindAssetOptions = {}): P
   const dir = options.assetsDir ?? path.join(await findPackageRoot(), 'assets');
   const full = path.resolve(dir, file);
   if (!fs.existsSync(full)) {
-    throw new Error(`natinv: the asset ${file} is not in ${dir}; reinstall natinv (its "files" include assets/) or pass the right { assetsDir }.`);
+    throw new Error(
+      `natinv: the asset ${file} is not in ${dir}; reinstall natinv (its "files" include assets/) or pass the right { assetsDir }.`,
+    );
   }
   return full;
 }

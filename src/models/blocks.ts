@@ -91,7 +91,10 @@ export function conv2d(ctx: BuildContext, x: Sym, spec: ConvSpec): Sym {
     if (stride === 1 && kernel % 2 === 1 && 2 * padding === kernel - 1) {
       tfPadding = 'same';
     } else {
-      const pad: [[number, number], [number, number]] = [[padding, padding], [padding, padding]];
+      const pad: [[number, number], [number, number]] = [
+        [padding, padding],
+        [padding, padding],
+      ];
       input = tfl.layers.zeroPadding2d({ padding: pad, name: `${name}.pad` }).apply(x) as Sym;
     }
   }

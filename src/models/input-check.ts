@@ -26,7 +26,9 @@ export function assertImageBatch(teacher: Pick<Teacher, 'name' | 'inputShape'>, 
   if (xh === h && xw === w && xc === c) {
     if (b < 1) fail(': the batch is empty.');
     if (x.dtype !== 'float32') {
-      fail(` of dtype ${x.dtype}; images must be float32 in the teacher's normalized space (cast with tf.cast(x, 'float32') and normalize).`);
+      fail(
+        ` of dtype ${x.dtype}; images must be float32 in the teacher's normalized space (cast with tf.cast(x, 'float32') and normalize).`,
+      );
     }
     return;
   }

@@ -26,14 +26,21 @@ export const MOBILENETV2_TAPS: readonly string[] = ['layers.16', 'layers.12', 'l
 function block(ctx: BuildContext, x: Sym, name: string, inPlanes: number, outPlanes: number, expansion: number, stride: number): Sym {
   const planes = expansion * inPlanes;
   let out = convBn(ctx, x, { name: `${name}.conv1`, bn: `${name}.bn1`, filters: planes, kernel: 1, relu: true });
-  out = convBn(ctx, out, { name: `${name}.conv2`, bn: `${name}.bn2`, filters: planes, kernel: 3, stride, padding: 1, depthwise: true, relu: true });
+  out = convBn(ctx, out, {
+    name: `${name}.conv2`,
+    bn: `${name}.bn2`,
+    filters: planes,
+    kernel: 3,
+    stride,
+    padding: 1,
+    depthwise: true,
+    relu: true,
+  });
   out = convBn(ctx, out, { name: `${name}.conv3`, bn: `${name}.bn3`, filters: outPlanes, kernel: 1 });
   // The block's output carries the block's name whether or not there is a residual sum.
   if (stride !== 1) return identity(out, name);
   const shortcut =
-    inPlanes !== outPlanes
-      ? convBn(ctx, x, { name: `${name}.shortcut.0`, bn: `${name}.shortcut.1`, filters: outPlanes, kernel: 1 })
-      : x;
+    inPlanes !== outPlanes ? convBn(ctx, x, { name: `${name}.shortcut.0`, bn: `${name}.shortcut.1`, filters: outPlanes, kernel: 1 }) : x;
   return add(out, shortcut, name);
 }
 

@@ -44,7 +44,12 @@ export class OptionAShortcut extends tfl.layers.Layer {
       const [b, h, w, c] = x.shape;
       let even: tf.Tensor = x;
       if (h % 2 === 1 || w % 2 === 1) {
-        even = tf.pad(x, [[0, 0], [0, h % 2], [0, w % 2], [0, 0]]);
+        even = tf.pad(x, [
+          [0, 0],
+          [0, h % 2],
+          [0, w % 2],
+          [0, 0],
+        ]);
       }
       const h2 = Math.ceil(h / 2);
       const w2 = Math.ceil(w / 2);
@@ -52,7 +57,14 @@ export class OptionAShortcut extends tfl.layers.Layer {
       const picked = tf.slice(pairs, [0, 0, 0, 0], [b * h2, 1, w2, c]);
       const sub = tf.reshape(picked, [b, h2, w2, c]);
       const p = this.padChannels;
-      return p === 0 ? sub : tf.pad(sub, [[0, 0], [0, 0], [0, 0], [p, p]]);
+      return p === 0
+        ? sub
+        : tf.pad(sub, [
+            [0, 0],
+            [0, 0],
+            [0, 0],
+            [p, p],
+          ]);
     });
   }
 

@@ -67,12 +67,22 @@ function mappingsOf(layer: tfl.layers.Layer): Mapping[] {
     }
     if (cls === 'Conv2D' && r === 'kernel') {
       const [kh, kw, cin, cout] = shape;
-      return { key: `${name}.weight`, variable, pytorchShape: [cout, cin, kh, kw], layout: { viewShape: [cout, cin, kh, kw], perm: [2, 3, 1, 0] } };
+      return {
+        key: `${name}.weight`,
+        variable,
+        pytorchShape: [cout, cin, kh, kw],
+        layout: { viewShape: [cout, cin, kh, kw], perm: [2, 3, 1, 0] },
+      };
     }
     if (cls === 'DepthwiseConv2D' && r === 'depthwise_kernel') {
       // PyTorch groups=C: output channel c*M + m comes from input channel c, as in tfjs.
       const [kh, kw, c, m] = shape;
-      return { key: `${name}.weight`, variable, pytorchShape: [c * m, 1, kh, kw], layout: { viewShape: [c, m, kh, kw], perm: [2, 3, 0, 1] } };
+      return {
+        key: `${name}.weight`,
+        variable,
+        pytorchShape: [c * m, 1, kh, kw],
+        layout: { viewShape: [c, m, kh, kw], perm: [2, 3, 0, 1] },
+      };
     }
     if (cls === 'Dense' && r === 'kernel') {
       const [nin, nout] = shape;
@@ -98,14 +108,19 @@ function toTfjsData(m: Mapping, data: Float32Array): Float32Array {
 function toPytorchData(m: Mapping, data: Float32Array): Float32Array {
   if (m.layout === undefined) return new Float32Array(data);
   const { viewShape, perm } = m.layout;
-  return transposeData(data, perm.map((axis) => viewShape[axis]), inversePermutation(perm));
+  return transposeData(
+    data,
+    perm.map((axis) => viewShape[axis]),
+    inversePermutation(perm),
+  );
 }
 
 function modelMappings(model: tfl.LayersModel): Mapping[] {
   const mappings = model.layers.flatMap((layer) => mappingsOf(layer));
   const seen = new Set<string>();
   for (const m of mappings) {
-    if (seen.has(m.key)) throw new Error(`natinv: two weights of model "${model.name}" map to the PyTorch name ${m.key}; layer names must be unique.`);
+    if (seen.has(m.key))
+      throw new Error(`natinv: two weights of model "${model.name}" map to the PyTorch name ${m.key}; layer names must be unique.`);
     seen.add(m.key);
   }
   return mappings;
@@ -212,10 +227,7 @@ export function loadPytorchWeights(
  * `safetensors.torch.load_file` + `model.load_state_dict` on the Python side).
  * Reads the weights synchronously (dataSync).
  */
-export function exportPytorchWeights(
-  model: tfl.LayersModel,
-  options: ExportPytorchWeightsOptions = {},
-): Record<string, TensorData> {
+export function exportPytorchWeights(model: tfl.LayersModel, options: ExportPytorchWeightsOptions = {}): Record<string, TensorData> {
   const { numBatchesTracked = false } = options;
   const out: Record<string, TensorData> = {};
   for (const m of modelMappings(model)) {

@@ -28,13 +28,11 @@ export function mergeRequirements(objectives: readonly Objective[]): Required<Ob
  * `weighted([[1, crossEntropy()], [10, bnStatistics()], [2.5e-5, totalVariation('l2')]])`.
  * Terms with weight 0 are skipped (not evaluated). Names must be unique.
  */
-export function weighted(
-  terms: ReadonlyArray<readonly [number, Objective]>,
-  options: { readonly name?: string } = {},
-): WeightedObjective {
+export function weighted(terms: ReadonlyArray<readonly [number, Objective]>, options: { readonly name?: string } = {}): WeightedObjective {
   const seen = new Set<string>();
   for (const [weight, objective] of terms) {
-    if (!Number.isFinite(weight)) throw new Error(`weighted: the weight of term '${objective.name}' is ${weight}; weights must be finite numbers.`);
+    if (!Number.isFinite(weight))
+      throw new Error(`weighted: the weight of term '${objective.name}' is ${weight}; weights must be finite numbers.`);
     if (seen.has(objective.name)) {
       throw new Error(`weighted: two terms are named '${objective.name}'; give one a different name option.`);
     }

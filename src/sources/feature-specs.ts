@@ -63,8 +63,7 @@ export function featureSpecsFromModel(model: LayersModel, tapNames: readonly str
     const layer = layers.get(name);
     if (layer == null) {
       throw new Error(
-        `featureSpecsFromModel: model ${model.name} has no layer named '${name}'. Its layers are: ` +
-          `${[...layers.keys()].join(', ')}.`,
+        `featureSpecsFromModel: model ${model.name} has no layer named '${name}'. Its layers are: ` + `${[...layers.keys()].join(', ')}.`,
       );
     }
     let shape: unknown;

@@ -8,16 +8,8 @@ export {
   type ResolvedGeneratorOptions,
 } from './conditional-generator';
 export { featureSpecsFromModel, validateFeatureSpecs, type FeatureSpec } from './feature-specs';
-export {
-  featureTransferPyramid,
-  type FeatureTransferPyramid,
-  type FeatureTransferPyramidOptions,
-} from './feature-transfer-pyramid';
-export {
-  adaptiveChannelScaling,
-  type AdaptiveChannelScaling,
-  type AdaptiveChannelScalingOptions,
-} from './adaptive-channel-scaling';
+export { featureTransferPyramid, type FeatureTransferPyramid, type FeatureTransferPyramidOptions } from './feature-transfer-pyramid';
+export { adaptiveChannelScaling, type AdaptiveChannelScaling, type AdaptiveChannelScalingOptions } from './adaptive-channel-scaling';
 export {
   naturalSource,
   type NaturalLearningRates,
@@ -26,9 +18,4 @@ export {
   type NaturalSourceOptions,
 } from './natural';
 export { oneToOneLabels, type OneToOneLabelsOptions } from './labels';
-export {
-  fromPytorchLayout,
-  toPytorchLayout,
-  type LoadPytorchOptions,
-  type PytorchLayout,
-} from './parameters';
+export { fromPytorchLayout, toPytorchLayout, type LoadPytorchOptions, type PytorchLayout } from './parameters';

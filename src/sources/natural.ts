@@ -151,9 +151,7 @@ export function naturalSource(options: NaturalSourceOptions): NaturalSource {
   }
   const outputChannels = options.generator?.outputChannels ?? channels;
   if (outputChannels !== channels) {
-    throw new Error(
-      `naturalSource: generator.outputChannels ${outputChannels} differs from the teacher's ${channels} input channels.`,
-    );
+    throw new Error(`naturalSource: generator.outputChannels ${outputChannels} differs from the teacher's ${channels} input channels.`);
   }
   const labels = resolveLabels(options.labels, batchSize, numClasses);
 
@@ -176,7 +174,8 @@ export function naturalSource(options: NaturalSourceOptions): NaturalSource {
       throw new Error(`naturalSource: latent must be [${batchSize}, ${latentSize}] (batchSize, latentSize), got [${given.shape}].`);
     }
     const generatorInput = tf.tidy(() => {
-      const z = given != null ? tf.cast(given, 'float32') : tf.randomNormal([batchSize, latentSize], 0, 1, 'float32', deriveSeed(seed, 'latent'));
+      const z =
+        given != null ? tf.cast(given, 'float32') : tf.randomNormal([batchSize, latentSize], 0, 1, 'float32', deriveSeed(seed, 'latent'));
       const oneHot = tf.cast(tf.oneHot(tf.tensor1d(labels, 'int32'), numClasses), 'float32');
       return tf.concat([z, oneHot], 1) as tf.Tensor2D;
     });

@@ -61,7 +61,15 @@ export function conv2dForwardGradients(x: tf.Tensor4D, kernel: tf.Tensor4D): tf.
         const dx = tf.conv2d(dy4, flipped, 1, 'same');
         const xView = tf.transpose(xs, [3, 1, 2, 0]) as tf.Tensor4D;
         const dyView = tf.transpose(dy4, [1, 2, 0, 3]) as tf.Tensor4D;
-        const padding = pad === 0 ? 'valid' : ([[0, 0], [pad, pad], [pad, pad], [0, 0]] as [[0, 0], [number, number], [number, number], [0, 0]]);
+        const padding =
+          pad === 0
+            ? 'valid'
+            : ([
+                [0, 0],
+                [pad, pad],
+                [pad, pad],
+                [0, 0],
+              ] as [[0, 0], [number, number], [number, number], [0, 0]]);
         const dw = tf.transpose(tf.conv2d(xView, dyView, 1, padding), [1, 2, 0, 3]);
         return [dx, dw];
       },

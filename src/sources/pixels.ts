@@ -44,11 +44,7 @@ export function pixels(options: PixelsOptions): PixelsSource {
     throw new Error(`pixels: learningRate must be a positive number, got ${learningRate}.`);
   }
   const params = new ParameterSet('pixels');
-  const variable = params.add(
-    'pixels',
-    tf.randomNormal([batchSize, ...imageShape], 0, 1, 'float32', deriveSeed(seed, 'pixels')),
-    'same',
-  );
+  const variable = params.add('pixels', tf.randomNormal([batchSize, ...imageShape], 0, 1, 'float32', deriveSeed(seed, 'pixels')), 'same');
   return {
     name: 'pixels',
     batchSize,

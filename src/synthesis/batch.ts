@@ -51,7 +51,5 @@ export function denormalize(images: tf.Tensor4D, normalization: InputNormalizati
 
 /** Maps [0, 1] images into a network's normalized input space: (x - mean) / std per channel. */
 export function normalize(images01: tf.Tensor4D, normalization: InputNormalization): tf.Tensor4D {
-  return tf.tidy(() =>
-    tf.div(tf.sub(images01, tf.tensor1d([...normalization.mean])), tf.tensor1d([...normalization.std])),
-  ) as tf.Tensor4D;
+  return tf.tidy(() => tf.div(tf.sub(images01, tf.tensor1d([...normalization.mean])), tf.tensor1d([...normalization.std]))) as tf.Tensor4D;
 }

@@ -96,9 +96,7 @@ function evaluateTerms(objective: Objective, context: EvaluationContext): { tota
 function validateOptions(options: SynthesisOptions, network: TappedNetwork): Int32Array | undefined {
   const { source, steps, teacher } = options;
   if (options.targets != null && source.labels != null && !sameLabels(options.targets, source.labels)) {
-    throw new Error(
-      `synthesize: source '${source.name}' is conditioned on its own labels; options.targets must be omitted or equal them.`,
-    );
+    throw new Error(`synthesize: source '${source.name}' is conditioned on its own labels; options.targets must be omitted or equal them.`);
   }
   const targets = options.targets ?? source.labels;
   if (!Number.isInteger(steps) || steps < 1) throw new Error(`synthesize: steps must be a positive integer, got ${steps}.`);

@@ -80,7 +80,11 @@ export function channelSum(x: tf.Tensor): tf.Tensor1D {
   const channels = x.shape[x.rank - 1];
   const n = x.size / channels;
   const large = x.size >= 2 ** 20 && (channels >= 64 || x.size >= 2 ** 21);
-  if (!large || tf.getBackend() !== 'tensorflow') return tf.sum(x, x.shape.slice(0, -1).map((_, i) => i)) as tf.Tensor1D;
+  if (!large || tf.getBackend() !== 'tensorflow')
+    return tf.sum(
+      x,
+      x.shape.slice(0, -1).map((_, i) => i),
+    ) as tf.Tensor1D;
   return tf.tidy(() => tf.reshape(tf.matMul(tf.ones([1, n]), tf.reshape(x, [n, channels])), [channels]) as tf.Tensor1D);
 }
 
@@ -232,13 +236,26 @@ function depthwiseWithForwardGradient(
         const [sh, sw] = strides;
         // dy at positions o * stride of a zero map [oh * sh, ow * sw].
         let spread = tf.reshape(dy, [b, outHeight, 1, outWidth, 1, c]);
-        if (sh > 1 || sw > 1) spread = tf.pad(spread, [[0, 0], [0, 0], [0, sh - 1], [0, 0], [0, sw - 1], [0, 0]]);
+        if (sh > 1 || sw > 1)
+          spread = tf.pad(spread, [
+            [0, 0],
+            [0, 0],
+            [0, sh - 1],
+            [0, 0],
+            [0, sw - 1],
+            [0, 0],
+          ]);
         let map = tf.reshape(spread, [b, outHeight * sh, outWidth * sw, c]) as tf.Tensor4D;
         // dx[j] = sum_t map[j + top - (k - 1) + t] * flipped[t]: pad (or crop) to h + k - 1 rows.
         const fit = (t: tf.Tensor4D, axis: 1 | 2, before: number, length: number): tf.Tensor4D => {
           const size = t.shape[axis];
           const after = length - size - before;
-          const pads: Array<[number, number]> = [[0, 0], [0, 0], [0, 0], [0, 0]];
+          const pads: Array<[number, number]> = [
+            [0, 0],
+            [0, 0],
+            [0, 0],
+            [0, 0],
+          ];
           pads[axis] = [Math.max(before, 0), Math.max(after, 0)];
           let out = pads[axis][0] > 0 || pads[axis][1] > 0 ? (tf.pad(t, pads) as tf.Tensor4D) : t;
           if (before < 0 || after < 0) {

@@ -83,9 +83,7 @@ export class TappedNetwork {
   layer(name: string): tfl.layers.Layer {
     const info = this.layersByName.get(name);
     if (info == null) {
-      throw new Error(
-        `model '${this.model.name}' has no layer named '${name}'. Available layers: ${this.layerNames.join(', ')}.`,
-      );
+      throw new Error(`model '${this.model.name}' has no layer named '${name}'. Available layers: ${this.layerNames.join(', ')}.`);
     }
     return info.layer;
   }
@@ -101,8 +99,7 @@ export class TappedNetwork {
           ? ' It looks channels-first (NCHW): tfjs models take NHWC, transpose with tf.transpose(x, [0, 2, 3, 1]).'
           : '';
       throw new Error(
-        `model '${this.model.name}' takes images of shape [N, ${expected.join(', ')}] but got ` +
-          `[${images.shape.join(', ')}].${hint}`,
+        `model '${this.model.name}' takes images of shape [N, ${expected.join(', ')}] but got ` + `[${images.shape.join(', ')}].${hint}`,
       );
     }
   }

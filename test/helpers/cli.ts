@@ -69,12 +69,28 @@ export function cliRunner(cwd: () => string): (argv: string[], options?: CliOpti
 export function tiny32(seed: number, numClasses: number): tfl.LayersModel {
   const input = tfl.input({ shape: [32, 32, 3], name: 'input' });
   let x = tfl.layers
-    .conv2d({ filters: 4, kernelSize: 3, strides: 2, padding: 'same', useBias: false, name: 'conv1', kernelInitializer: tfl.initializers.heNormal({ seed }) })
+    .conv2d({
+      filters: 4,
+      kernelSize: 3,
+      strides: 2,
+      padding: 'same',
+      useBias: false,
+      name: 'conv1',
+      kernelInitializer: tfl.initializers.heNormal({ seed }),
+    })
     .apply(input) as tfl.SymbolicTensor;
   x = tfl.layers.batchNormalization({ name: 'bn1', epsilon: 1e-5 }).apply(x) as tfl.SymbolicTensor;
   x = tfl.layers.reLU({ name: 'stage1' }).apply(x) as tfl.SymbolicTensor;
   x = tfl.layers
-    .conv2d({ filters: 8, kernelSize: 3, strides: 2, padding: 'same', useBias: false, name: 'conv2', kernelInitializer: tfl.initializers.heNormal({ seed: seed + 1 }) })
+    .conv2d({
+      filters: 8,
+      kernelSize: 3,
+      strides: 2,
+      padding: 'same',
+      useBias: false,
+      name: 'conv2',
+      kernelInitializer: tfl.initializers.heNormal({ seed: seed + 1 }),
+    })
     .apply(x) as tfl.SymbolicTensor;
   x = tfl.layers.batchNormalization({ name: 'bn2', epsilon: 1e-5 }).apply(x) as tfl.SymbolicTensor;
   x = tfl.layers.reLU({ name: 'stage2' }).apply(x) as tfl.SymbolicTensor;
@@ -109,7 +125,12 @@ export function writeCifar(file: string, labels: readonly number[]): void {
  * Saves `model` as a tfjs model folder (disposing it), with natinv metadata (CIFAR normalization,
  * feature taps `stage2, stage1` unless `featureTaps` says otherwise) unless `withMetadata` is false.
  */
-export async function saveTinyFolder(model: tfl.LayersModel, folder: string, withMetadata = true, featureTaps = ['stage2', 'stage1']): Promise<void> {
+export async function saveTinyFolder(
+  model: tfl.LayersModel,
+  folder: string,
+  withMetadata = true,
+  featureTaps = ['stage2', 'stage1'],
+): Promise<void> {
   const name = folder.split(/[/\\]/).pop() as string;
   const normalization = { mean: [...CIFAR_NORMALIZATION.mean], std: [...CIFAR_NORMALIZATION.std] };
   await saveModelFolder(model, folder, withMetadata ? { name, normalization, featureTaps } : undefined);

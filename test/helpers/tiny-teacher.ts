@@ -10,17 +10,42 @@ export function tinyTeacher(options: { seed?: number; numClasses?: number } = {}
   const numClasses = options.numClasses ?? 4;
   const input = tfl.input({ shape: [8, 8, 3], name: 'input' });
   let x = tfl.layers
-    .conv2d({ filters: 6, kernelSize: 3, padding: 'same', useBias: false, name: 'conv1', kernelInitializer: tfl.initializers.heNormal({ seed }) })
+    .conv2d({
+      filters: 6,
+      kernelSize: 3,
+      padding: 'same',
+      useBias: false,
+      name: 'conv1',
+      kernelInitializer: tfl.initializers.heNormal({ seed }),
+    })
     .apply(input) as tfl.SymbolicTensor;
   x = tfl.layers
-    .batchNormalization({ name: 'bn1', epsilon: 1e-5, movingMeanInitializer: tfl.initializers.constant({ value: 0.2 }), movingVarianceInitializer: tfl.initializers.constant({ value: 0.5 }) })
+    .batchNormalization({
+      name: 'bn1',
+      epsilon: 1e-5,
+      movingMeanInitializer: tfl.initializers.constant({ value: 0.2 }),
+      movingVarianceInitializer: tfl.initializers.constant({ value: 0.5 }),
+    })
     .apply(x) as tfl.SymbolicTensor;
   x = tfl.layers.reLU({ name: 'stage1' }).apply(x) as tfl.SymbolicTensor;
   x = tfl.layers
-    .conv2d({ filters: 8, kernelSize: 3, strides: 2, padding: 'same', useBias: false, name: 'conv2', kernelInitializer: tfl.initializers.heNormal({ seed: seed + 1 }) })
+    .conv2d({
+      filters: 8,
+      kernelSize: 3,
+      strides: 2,
+      padding: 'same',
+      useBias: false,
+      name: 'conv2',
+      kernelInitializer: tfl.initializers.heNormal({ seed: seed + 1 }),
+    })
     .apply(x) as tfl.SymbolicTensor;
   x = tfl.layers
-    .batchNormalization({ name: 'bn2', epsilon: 1e-5, movingMeanInitializer: tfl.initializers.constant({ value: -0.1 }), movingVarianceInitializer: tfl.initializers.constant({ value: 2 }) })
+    .batchNormalization({
+      name: 'bn2',
+      epsilon: 1e-5,
+      movingMeanInitializer: tfl.initializers.constant({ value: -0.1 }),
+      movingVarianceInitializer: tfl.initializers.constant({ value: 2 }),
+    })
     .apply(x) as tfl.SymbolicTensor;
   x = tfl.layers.reLU({ name: 'stage2' }).apply(x) as tfl.SymbolicTensor;
   x = tfl.layers.globalAveragePooling2d({ name: 'pool' }).apply(x) as tfl.SymbolicTensor;

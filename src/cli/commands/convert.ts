@@ -26,7 +26,12 @@ export const CONVERT: CommandSpec = {
   ],
   positionals: [{ name: 'input', help: 'A .safetensors file (with --arch), or a tfjs model folder or model.json.', required: true }],
   options: [
-    { name: 'out', kind: 'string', value: 'PATH', help: 'Output: a folder for a tfjs model, a .safetensors file for PyTorch weights (required).' },
+    {
+      name: 'out',
+      kind: 'string',
+      value: 'PATH',
+      help: 'Output: a folder for a tfjs model, a .safetensors file for PyTorch weights (required).',
+    },
     ...teacherOptions(undefined).filter((o) => ['arch', 'mean', 'std', 'classes', 'taps'].includes(o.name)),
     {
       name: 'class-names',
@@ -57,22 +62,29 @@ export async function convertCommand(args: ParsedArgs, io: CliIo): Promise<numbe
   const command = 'natinv convert';
   const input = args.positionals[0];
   const outText = options.string('out');
-  if (outText === undefined) throw new UsageError(`${command}: --out PATH is required (a folder for a tfjs model, a .safetensors file for PyTorch weights).`);
+  if (outText === undefined)
+    throw new UsageError(`${command}: --out PATH is required (a folder for a tfjs model, a .safetensors file for PyTorch weights).`);
   const out = path.resolve(cwd, outText);
   const inputPath = path.resolve(cwd, input);
   requireFile(inputPath, 'the input', command);
   const toTfjs = input.toLowerCase().endsWith('.safetensors');
   if (toTfjs) {
     if (!options.has('arch')) {
-      throw new UsageError(`${command}: ${input} holds PyTorch weights; say which architecture with --arch (${ZOO_ARCHITECTURES.join(', ')}).`);
+      throw new UsageError(
+        `${command}: ${input} holds PyTorch weights; say which architecture with --arch (${ZOO_ARCHITECTURES.join(', ')}).`,
+      );
     }
-    if (options.has('num-batches-tracked')) throw new UsageError(`${command}: --num-batches-tracked applies when writing .safetensors weights.`);
-    if (fs.existsSync(out) && !fs.statSync(out).isDirectory()) throw new UsageError(`${command}: --out ${outText} is a file; a tfjs model is written to a folder.`);
+    if (options.has('num-batches-tracked'))
+      throw new UsageError(`${command}: --num-batches-tracked applies when writing .safetensors weights.`);
+    if (fs.existsSync(out) && !fs.statSync(out).isDirectory())
+      throw new UsageError(`${command}: --out ${outText} is a file; a tfjs model is written to a folder.`);
   } else {
     for (const flag of ['arch', 'classes', 'mean', 'std', 'taps', 'class-names']) {
-      if (options.has(flag)) throw new UsageError(`${command}: --${flag} applies when converting .safetensors weights; a tfjs model folder carries its own.`);
+      if (options.has(flag))
+        throw new UsageError(`${command}: --${flag} applies when converting .safetensors weights; a tfjs model folder carries its own.`);
     }
-    if (!out.toLowerCase().endsWith('.safetensors')) throw new UsageError(`${command}: --out must name a .safetensors file when converting a tfjs model to PyTorch weights.`);
+    if (!out.toLowerCase().endsWith('.safetensors'))
+      throw new UsageError(`${command}: --out must name a .safetensors file when converting a tfjs model to PyTorch weights.`);
   }
   await chooseBackend(options.string('backend'), io.env ?? process.env, reporter, true);
   const resolved = await resolveTeacher(options, { command, positional: input, cwd });
@@ -89,7 +101,9 @@ export async function convertCommand(args: ParsedArgs, io: CliIo): Promise<numbe
         ...(classNames !== undefined ? { classNames: [...classNames] } : {}),
       });
       reporter.event('converted', { from: inputPath, to: 'tfjs', files: [files.modelJson, files.weights] });
-      reporter.result(`wrote ${files.modelJson} and ${files.weights} (${teacher.name}, ${teacher.model.countParams().toLocaleString('en-US')} parameters)`);
+      reporter.result(
+        `wrote ${files.modelJson} and ${files.weights} (${teacher.name}, ${teacher.model.countParams().toLocaleString('en-US')} parameters)`,
+      );
     } else {
       const tensors = exportPytorchWeights(teacher.model, { numBatchesTracked: options.flag('num-batches-tracked') });
       await writeSafetensorsFile(out, tensors, { source: `natinv convert ${path.basename(input)}`, name: teacher.name });

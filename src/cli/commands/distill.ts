@@ -53,18 +53,23 @@ export const DISTILL: CommandSpec = {
   description: [
     'Trains the student to match the teacher on a dataset folder written by natinv synthesize: KL(teacher/T || ' +
       'student/T) x T^2, SGD with momentum and weight decay, a cosine learning rate, random crop + flip. The teacher ' +
-      'runs in inference mode and is never changed; the images\' target labels are not used.',
+      "runs in inference mode and is never changed; the images' target labels are not used.",
     `The student is saved to --out as a tfjs model folder (model.json + weights.bin, with the teacher's normalization, ` +
       `loadable by every natinv command) and as ${PYTORCH_FILE} with PyTorch names; ${TRAINING_FILE} records the ` +
       `settings and every epoch's numbers; ${CHECKPOINTS_DIR}/epoch-NNNN.safetensors are written as it goes.`,
-    'With --test, the student\'s top-1 accuracy on a CIFAR file is measured after every epoch (and the teacher\'s ' +
+    "With --test, the student's top-1 accuracy on a CIFAR file is measured after every epoch (and the teacher's " +
       'once, for reference). Ctrl-C stops after the current step and saves the student as trained so far (exit code 130).',
     'Training needs the tensorflow backend (fast; @tensorflow/tfjs-node) or cpu (pure JavaScript: a ResNet-20 ' +
       'step takes seconds per image); wasm cannot train convolutions.',
   ],
   options: [
     ...teacherOptions().filter((o) => o.name !== 'taps'),
-    { name: 'data', kind: 'string', value: 'DIR', help: 'Dataset folder written by natinv synthesize: the images to distill on (required).' },
+    {
+      name: 'data',
+      kind: 'string',
+      value: 'DIR',
+      help: 'Dataset folder written by natinv synthesize: the images to distill on (required).',
+    },
     {
       name: 'student-arch',
       kind: 'string',
@@ -79,11 +84,17 @@ export const DISTILL: CommandSpec = {
       value: 'MODEL',
       help:
         'Train this tfjs model folder (or model.json) as the student instead of a fresh --student-arch: a network of ' +
-        'your own, or an earlier student to distill further. It must take the teacher\'s images and give its classes.',
+        "your own, or an earlier student to distill further. It must take the teacher's images and give its classes.",
       default: 'a fresh --student-arch',
     },
     ...trainingOptions(DEFAULTS, '', "the shuffling and augmentation draws and of a fresh student's weights"),
-    { name: 'temperature', kind: 'number', value: 'T', help: 'KD temperature: teacher and student logits are divided by T.', default: String(TEMPERATURE) },
+    {
+      name: 'temperature',
+      kind: 'number',
+      value: 'T',
+      help: 'KD temperature: teacher and student logits are divided by T.',
+      default: String(TEMPERATURE),
+    },
     ...testOptions('after every epoch'),
     { name: 'out', kind: 'string', value: 'DIR', help: 'Folder the student is written to (created if needed).', default: 'natinv-student' },
     { name: 'overwrite', kind: 'flag', help: 'Replace the model an earlier run left in --out (its checkpoints are deleted).' },
@@ -156,18 +167,31 @@ async function loadStudent(file: string, teacher: Teacher, command: string): Pro
     const output = model.outputs[0].shape;
     const [th, tw, tc] = teacher.inputShape;
     if (model.inputs.length !== 1 || input.length !== 4 || input[1] !== th || input[2] !== tw || input[3] !== tc) {
-      throw new UsageError(`${command}: --student ${file} takes [${input.slice(1).join(', ')}] inputs but the teacher's images are ${th}x${tw}x${tc}.`);
+      throw new UsageError(
+        `${command}: --student ${file} takes [${input.slice(1).join(', ')}] inputs but the teacher's images are ${th}x${tw}x${tc}.`,
+      );
     }
     if (model.outputs.length !== 1 || output.length !== 2 || output[1] !== teacher.numClasses) {
-      throw new UsageError(`${command}: --student ${file} gives [${output.slice(1).join(', ')}] outputs but the teacher has ${teacher.numClasses} classes.`);
+      throw new UsageError(
+        `${command}: --student ${file} gives [${output.slice(1).join(', ')}] outputs but the teacher has ${teacher.numClasses} classes.`,
+      );
     }
   } catch (error) {
     model.dispose();
     throw error;
   }
   model.trainable = true;
-  const arch = metadata?.arch !== undefined && Object.prototype.hasOwnProperty.call(ZOO, metadata.arch) ? (metadata.arch as ZooArchitecture) : undefined;
-  return { model, description: `tfjs model ${file}`, arch, normalization: metadata?.normalization, featureTaps: metadata?.featureTaps ?? [] };
+  const arch =
+    metadata?.arch !== undefined && Object.prototype.hasOwnProperty.call(ZOO, metadata.arch)
+      ? (metadata.arch as ZooArchitecture)
+      : undefined;
+  return {
+    model,
+    description: `tfjs model ${file}`,
+    arch,
+    normalization: metadata?.normalization,
+    featureTaps: metadata?.featureTaps ?? [],
+  };
 }
 
 /** Runs `natinv distill`; returns the exit code. */
@@ -191,7 +215,9 @@ export async function distillCommand(args: ParsedArgs, io: CliIo): Promise<numbe
   const arch = (options.string('student-arch') ?? 'resnet20') as ZooArchitecture;
   const studentText = options.string('student');
   if (studentText !== undefined && options.has('student-arch')) {
-    throw new UsageError(`${command}: give the student either as --student (a tfjs model folder) or as --student-arch (a fresh zoo network), not both.`);
+    throw new UsageError(
+      `${command}: give the student either as --student (a tfjs model folder) or as --student-arch (a fresh zoo network), not both.`,
+    );
   }
   const studentFolder = studentText === undefined ? undefined : checkStudentFolder(studentText, cwd, command);
   const data = await readTrainingData(dataFolder);
@@ -210,16 +236,21 @@ export async function distillCommand(args: ParsedArgs, io: CliIo): Promise<numbe
     const temperature = options.number('temperature') ?? TEMPERATURE;
     const epochs = settings.epochs ?? DEFAULTS.epochs;
     const batchSize = settings.batchSize ?? DEFAULTS.batchSize;
-    const made = studentFolder !== undefined ? await loadStudent(studentFolder, teacher, command) : freshStudent(arch, teacher, seed, command);
+    const made =
+      studentFolder !== undefined ? await loadStudent(studentFolder, teacher, command) : freshStudent(arch, teacher, seed, command);
     student = made.model;
     const studentName = made.arch ?? made.model.name;
     const { dataset } = data;
     const source = datasetTeacher(dataset);
-    reporter.note(`distilling ${resolved.description} into ${made.description} (${student.countParams().toLocaleString('en-US')} parameters); backend ${backend.name}; writing to ${out}`);
+    reporter.note(
+      `distilling ${resolved.description} into ${made.description} (${student.countParams().toLocaleString('en-US')} parameters); backend ${backend.name}; writing to ${out}`,
+    );
     if (source !== undefined && source !== teacher.name) {
       reporter.note(`note: ${data.folder} was synthesized from ${source}, not from ${teacher.name}.`);
     }
-    reporter.note(`${describeTraining(epochs, dataset.count, batchSize)}, T ${formatNumber(temperature)}${settings.augmentation === false ? ', no augmentation' : ''}`);
+    reporter.note(
+      `${describeTraining(epochs, dataset.count, batchSize)}, T ${formatNumber(temperature)}${settings.augmentation === false ? ', no augmentation' : ''}`,
+    );
     let teacherAccuracy: number | undefined;
     if (test !== undefined) {
       teacherAccuracy = await testAccuracy(teacher.model, test, teacher, teacher.normalization);
@@ -289,13 +320,19 @@ export async function distillCommand(args: ParsedArgs, io: CliIo): Promise<numbe
     };
     const files = await saveTrained(student, out, metadata, summary);
     reporter.event('done', { ...summary, files });
-    reporter.result(`student:  ${files.modelJson} (${studentName}, ${plural(result.history.length, 'epoch')} of distillation in ${formatDuration(seconds * 1000)})`);
+    reporter.result(
+      `student:  ${files.modelJson} (${studentName}, ${plural(result.history.length, 'epoch')} of distillation in ${formatDuration(seconds * 1000)})`,
+    );
     reporter.result(`pytorch:  ${files.safetensors}`);
     if (result.testAccuracy !== undefined && test !== undefined) {
-      reporter.result(`test accuracy: student ${percent(result.testAccuracy)}, teacher ${percent(teacherAccuracy)} (${plural(test.count, 'image')}, ${test.what})`);
+      reporter.result(
+        `test accuracy: student ${percent(result.testAccuracy)}, teacher ${percent(teacherAccuracy)} (${plural(test.count, 'image')}, ${test.what})`,
+      );
     }
     if (result.aborted) {
-      reporter.note(`stopped after ${plural(result.steps, 'step')} (${plural(result.history.length, 'finished epoch')}); the student trained so far is saved.`);
+      reporter.note(
+        `stopped after ${plural(result.steps, 'step')} (${plural(result.history.length, 'finished epoch')}); the student trained so far is saved.`,
+      );
       return EXIT.interrupted;
     }
     return EXIT.ok;

@@ -89,7 +89,11 @@ async function readData(file: string, options: Options, command: string): Promis
   }
   const layout = (options.string('layout') ?? 'cifar10') as 'cifar10' | 'cifar100';
   if (layout === 'cifar10' && options.has('labels')) throw new UsageError(`${command}: --labels applies to --layout cifar100.`);
-  const set = await readCifarFile(file, { layout, labels: (options.string('labels') ?? 'fine') as 'fine' | 'coarse', limit: options.number('limit') });
+  const set = await readCifarFile(file, {
+    layout,
+    labels: (options.string('labels') ?? 'fine') as 'fine' | 'coarse',
+    limit: options.number('limit'),
+  });
   return { images01: set.images, labels: set.labels, count: set.count, shape: [32, 32, 3], what: `${layout} file ${file}` };
 }
 
@@ -159,10 +163,18 @@ export async function evaluateCommand(args: ParsedArgs, io: CliIo): Promise<numb
       seconds,
       perClass: perClass.map((p, k) => ({ class: k, name: classNames?.[k] ?? String(k), ...p })),
     });
-    reporter.result(`top-1 accuracy ${(100 * accuracy).toFixed(2)}% (${correct} of ${plural(data.count, 'image')}): ${teacher.name} on ${data.what}`);
+    reporter.result(
+      `top-1 accuracy ${(100 * accuracy).toFixed(2)}% (${correct} of ${plural(data.count, 'image')}): ${teacher.name} on ${data.what}`,
+    );
     if (!reporter.json && teacher.numClasses <= 20) {
       const rows = perClass
-        .map((p, k) => [classNames?.[k] ?? String(k), p.total === 0 ? '-' : `${((100 * p.correct) / p.total).toFixed(1)}% (${p.correct}/${p.total})`] as const)
+        .map(
+          (p, k) =>
+            [
+              classNames?.[k] ?? String(k),
+              p.total === 0 ? '-' : `${((100 * p.correct) / p.total).toFixed(1)}% (${p.correct}/${p.total})`,
+            ] as const,
+        )
         .filter((_, k) => perClass[k].total > 0);
       reporter.result(['per class:', ...formatRows(rows)].join('\n'));
     }

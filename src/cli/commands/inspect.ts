@@ -15,7 +15,12 @@ export const INSPECT: CommandSpec = {
     'Shapes leave out the batch axis (height x width x channels). Layers marked * are the feature taps ' +
       'NaturalInversion uses by default, deepest first; pick others with natinv synthesize --taps.',
   ],
-  positionals: [{ name: 'model', help: 'The network, as --teacher: a bundled name, a tfjs model folder or model.json, or a .safetensors file with --arch.' }],
+  positionals: [
+    {
+      name: 'model',
+      help: 'The network, as --teacher: a bundled name, a tfjs model folder or model.json, or a .safetensors file with --arch.',
+    },
+  ],
   options: [
     ...teacherOptions().filter((o) => o.name !== 'taps'),
     MODEL_BACKEND_OPTION,
@@ -54,7 +59,10 @@ export async function inspectCommand(args: ParsedArgs, io: CliIo): Promise<numbe
         }
         return { layer, shape, kind: network.layer(layer).getClassName() };
       })
-      .filter((t): t is { layer: string; shape: number[]; kind: string } => t.shape !== undefined && t.shape.length === 3 && t.kind !== 'InputLayer')
+      .filter(
+        (t): t is { layer: string; shape: number[]; kind: string } =>
+          t.shape !== undefined && t.shape.length === 3 && t.kind !== 'InputLayer',
+      )
       .map((t) => ({ ...t, defaultTap: defaults.has(t.layer) }));
     const parameters = teacher.model.countParams();
     const shapeWidth = Math.max(...taps.map((t) => shapeText(t.shape).length));

@@ -35,7 +35,8 @@ export async function mergeCommand(args: ParsedArgs, io: CliIo): Promise<number>
   const sources = args.positionals.map((p) => path.resolve(cwd, p));
   for (const [i, folder] of sources.entries()) {
     if (!fs.existsSync(folder)) throw new UsageError(`${command}: the folder ${args.positionals[i]} does not exist.`);
-    if (!fs.statSync(folder).isDirectory()) throw new UsageError(`${command}: ${args.positionals[i]} is not a folder; give dataset folders.`);
+    if (!fs.statSync(folder).isDirectory())
+      throw new UsageError(`${command}: ${args.positionals[i]} is not a folder; give dataset folders.`);
   }
   const out = path.resolve(cwd, outText);
   const summary = await mergeDatasets(sources, out, { images: options.flag('images', true) });

@@ -45,7 +45,19 @@ const TEMPERATURE = 20;
 const LABELS = ['targets', 'teacher'] as const;
 
 /** Options that only mean something when fine-tuning (with --data). */
-const FINE_TUNING_OPTIONS = ['epochs', 'batch-size', 'lr', 'momentum', 'weight-decay', 'augment', 'seed', 'checkpoint-every', 'checkpoints', 'labels', 'temperature'];
+const FINE_TUNING_OPTIONS = [
+  'epochs',
+  'batch-size',
+  'lr',
+  'momentum',
+  'weight-decay',
+  'augment',
+  'seed',
+  'checkpoint-every',
+  'checkpoints',
+  'labels',
+  'temperature',
+];
 
 export const PRUNE: CommandSpec = {
   name: 'prune',
@@ -53,11 +65,11 @@ export const PRUNE: CommandSpec = {
   description: [
     'L1-norm filter pruning (Li et al., 2017) at the same --ratio in every prunable conv layer: those whose output ' +
       'reaches exactly one weighted layer (the first conv of each residual block, every conv of a VGG). The kept ' +
-      'filters, the next layer\'s matching input channels and the BatchNorm statistics are copied, so the result is a ' +
+      "filters, the next layer's matching input channels and the BatchNorm statistics are copied, so the result is a " +
       'smaller network with the same layer names. MobileNetV2 (depthwise convs) is not supported.',
     'With --data (a dataset folder written by natinv synthesize) the pruned network is fine-tuned, as in the ' +
-      'NaturalInversion paper: SGD at a constant learning rate, on the images\' target labels or on the original ' +
-      'network\'s soft labels (--labels teacher). Without --data it is saved as pruned. Fine-tuning needs the ' +
+      "NaturalInversion paper: SGD at a constant learning rate, on the images' target labels or on the original " +
+      "network's soft labels (--labels teacher). Without --data it is saved as pruned. Fine-tuning needs the " +
       'tensorflow or cpu backend (wasm cannot train convolutions); pruning alone runs on every backend.',
     `The result goes to --out as a tfjs model folder (model.json + weights.bin) and ${PYTORCH_FILE} (PyTorch names, ` +
       `the pruned shapes); ${TRAINING_FILE} records the settings, parameter counts, accuracies and epochs. With --test, ` +
@@ -73,25 +85,47 @@ export const PRUNE: CommandSpec = {
       help: 'Fraction of the filters removed from every prunable conv layer, in [0, 1): floor(filters x R) go (0.5 halves them).',
       default: '0.5',
     },
-    { name: 'exclude', kind: 'names', value: 'a,b', help: 'Conv layers to leave whole (natinv inspect lists the layers).', default: 'none' },
-    { name: 'data', kind: 'string', value: 'DIR', help: 'Dataset folder written by natinv synthesize to fine-tune on.', default: 'none: no fine-tuning' },
-    ...trainingOptions(DEFAULTS, ' while fine-tuning', 'the fine-tuning\'s shuffling and augmentation draws'),
+    {
+      name: 'exclude',
+      kind: 'names',
+      value: 'a,b',
+      help: 'Conv layers to leave whole (natinv inspect lists the layers).',
+      default: 'none',
+    },
+    {
+      name: 'data',
+      kind: 'string',
+      value: 'DIR',
+      help: 'Dataset folder written by natinv synthesize to fine-tune on.',
+      default: 'none: no fine-tuning',
+    },
+    ...trainingOptions(DEFAULTS, ' while fine-tuning', "the fine-tuning's shuffling and augmentation draws"),
     {
       name: 'labels',
       kind: 'string',
       value: 'WHICH',
       choices: LABELS,
       help:
-        "What the pruned network learns while fine-tuning: targets (cross-entropy toward the class each image was synthesized " +
-        'for) or teacher (knowledge distillation toward the original network\'s soft labels).',
+        'What the pruned network learns while fine-tuning: targets (cross-entropy toward the class each image was synthesized ' +
+        "for) or teacher (knowledge distillation toward the original network's soft labels).",
       default: 'targets',
     },
     { name: 'temperature', kind: 'number', value: 'T', help: 'KD temperature of --labels teacher.', default: String(TEMPERATURE) },
     ...testOptions('before and after pruning and after every fine-tuning epoch'),
-    { name: 'out', kind: 'string', value: 'DIR', help: 'Folder the pruned network is written to (created if needed).', default: 'natinv-pruned' },
+    {
+      name: 'out',
+      kind: 'string',
+      value: 'DIR',
+      help: 'Folder the pruned network is written to (created if needed).',
+      default: 'natinv-pruned',
+    },
     { name: 'overwrite', kind: 'flag', help: 'Replace the model an earlier run left in --out (its checkpoints are deleted).' },
     BACKEND_OPTION,
-    { name: 'json', kind: 'flag', help: 'Print JSON lines on stdout: a pruned event, one epoch event per fine-tuning epoch and a final summary.' },
+    {
+      name: 'json',
+      kind: 'flag',
+      help: 'Print JSON lines on stdout: a pruned event, one epoch event per fine-tuning epoch and a final summary.',
+    },
   ],
   examples: [
     'natinv prune --ratio 0.5 --test test_batch.bin.gz --test-limit 1000',
@@ -104,13 +138,17 @@ export const PRUNE: CommandSpec = {
 function checkOptions(options: Options, command: string): number {
   const ratio = options.number('ratio') ?? 0.5;
   if (ratio >= 1) {
-    throw new UsageError(`${command}: --ratio must be below 1 (the fraction of filters removed from every prunable conv; 0.5 removes half), got ${ratio}.`);
+    throw new UsageError(
+      `${command}: --ratio must be below 1 (the fraction of filters removed from every prunable conv; 0.5 removes half), got ${ratio}.`,
+    );
   }
   if (!options.has('data')) {
     const given = FINE_TUNING_OPTIONS.find((name) => options.has(name));
     if (given !== undefined) {
       const flag = given === 'augment' ? '--no-augment' : given === 'checkpoints' ? '--no-checkpoints' : `--${given}`;
-      throw new UsageError(`${command}: ${flag} applies to fine-tuning; give --data DIR (a dataset folder from natinv synthesize) or leave ${flag} out.`);
+      throw new UsageError(
+        `${command}: ${flag} applies to fine-tuning; give --data DIR (a dataset folder from natinv synthesize) or leave ${flag} out.`,
+      );
     }
   }
   if (options.has('temperature') && options.string('labels') !== 'teacher') {
@@ -189,10 +227,18 @@ export async function pruneCommand(args: ParsedArgs, io: CliIo): Promise<number>
     reporter.note(
       `pruned ${plural(pruned.layers.length, 'conv layer')}: parameters ${parameters.before.toLocaleString('en-US')} -> ` +
         `${parameters.after.toLocaleString('en-US')} (${(100 * saved).toFixed(1)}% fewer)` +
-        (test !== undefined ? `; test accuracy ${percent(accuracy.before)} -> ${percent(accuracy.pruned)} (${plural(test.count, 'image')}, ${test.what})` : ''),
+        (test !== undefined
+          ? `; test accuracy ${percent(accuracy.before)} -> ${percent(accuracy.pruned)} (${plural(test.count, 'image')}, ${test.what})`
+          : ''),
     );
     const layers = pruned.layers.map((l) => ({ layer: l.layer, filters: l.filters, kept: l.kept.length }));
-    reporter.event('pruned', { ratio, parameters, layers, accuracyBefore: accuracy.before ?? null, accuracyPruned: accuracy.pruned ?? null });
+    reporter.event('pruned', {
+      ratio,
+      parameters,
+      layers,
+      accuracyBefore: accuracy.before ?? null,
+      accuracyPruned: accuracy.pruned ?? null,
+    });
 
     let result: TrainingResult | undefined;
     const settings = trainingSettings(options);
@@ -267,14 +313,20 @@ export async function pruneCommand(args: ParsedArgs, io: CliIo): Promise<number>
     const files = await saveTrained(model, out, metadata, summary);
     reporter.event('done', { ...summary, files });
     const tuned = result === undefined ? 'not fine-tuned' : `fine-tuned for ${plural(result.history.length, 'epoch')}`;
-    reporter.result(`pruned:   ${files.modelJson} (${parameters.after.toLocaleString('en-US')} of ${parameters.before.toLocaleString('en-US')} parameters, ${tuned}, ${formatDuration(seconds * 1000)})`);
+    reporter.result(
+      `pruned:   ${files.modelJson} (${parameters.after.toLocaleString('en-US')} of ${parameters.before.toLocaleString('en-US')} parameters, ${tuned}, ${formatDuration(seconds * 1000)})`,
+    );
     reporter.result(`pytorch:  ${files.safetensors}`);
     if (test !== undefined) {
       const after = accuracy.fineTuned !== undefined ? `, fine-tuned ${percent(accuracy.fineTuned)}` : '';
-      reporter.result(`test accuracy: original ${percent(accuracy.before)}, pruned ${percent(accuracy.pruned)}${after} (${plural(test.count, 'image')}, ${test.what})`);
+      reporter.result(
+        `test accuracy: original ${percent(accuracy.before)}, pruned ${percent(accuracy.pruned)}${after} (${plural(test.count, 'image')}, ${test.what})`,
+      );
     }
     if (result?.aborted === true) {
-      reporter.note(`stopped after ${plural(result.steps, 'step')} of fine-tuning (${plural(result.history.length, 'finished epoch')}); the network as tuned so far is saved.`);
+      reporter.note(
+        `stopped after ${plural(result.steps, 'step')} of fine-tuning (${plural(result.history.length, 'finished epoch')}); the network as tuned so far is saved.`,
+      );
       return EXIT.interrupted;
     }
     return EXIT.ok;

@@ -39,7 +39,9 @@ const PAPER = { batchSize: 256, steps: 2000 };
  * backend of a busy 2-core machine. Measured there per image and step, NaturalInversion took
  * ~30 ms with tfjs-node, ~0.25 s on wasm and ~3 s on cpu; DeepInversion several times less.
  */
-export const QUICK_DEFAULTS: Readonly<Record<BackendName, Readonly<Record<MethodName, { batchSize: number; steps: number; about: string }>>>> = {
+export const QUICK_DEFAULTS: Readonly<
+  Record<BackendName, Readonly<Record<MethodName, { batchSize: number; steps: number; about: string }>>>
+> = {
   tensorflow: {
     ni: { batchSize: 16, steps: 100, about: 'about a minute' },
     di: { batchSize: 32, steps: 200, about: 'about a minute' },
@@ -111,7 +113,13 @@ export const SYNTHESIZE: CommandSpec = {
       default: `NI ${QUICK_DEFAULTS.tensorflow.ni.steps} / DI and ADI ${QUICK_DEFAULTS.tensorflow.di.steps} on tensorflow, ${QUICK_DEFAULTS.wasm.ni.steps} / ${QUICK_DEFAULTS.wasm.di.steps} on wasm, ${QUICK_DEFAULTS.cpu.ni.steps} / ${QUICK_DEFAULTS.cpu.di.steps} on cpu (the papers use ${PAPER.steps})`,
     },
     { name: 'seed', kind: 'integer', value: 'N', min: 0, help: "Run seed; batch i's randomness depends only on (seed, i).", default: '0' },
-    { name: 'out', kind: 'string', value: 'DIR', help: 'Dataset folder to write (created, or resumed when it holds this run).', default: 'natinv-out' },
+    {
+      name: 'out',
+      kind: 'string',
+      value: 'DIR',
+      help: 'Dataset folder to write (created, or resumed when it holds this run).',
+      default: 'natinv-out',
+    },
     BACKEND_OPTION,
     {
       name: 'shard',
@@ -119,7 +127,7 @@ export const SYNTHESIZE: CommandSpec = {
       value: 'i/n',
       help:
         'Make only the batches of shard i of n (index % n == i); shards may share --out or write separate folders ' +
-        'joined with natinv merge. In a Kubernetes indexed job, JOB_COMPLETION_INDEX with NATINV_SHARD_COUNT set to the job\'s completions does the same.',
+        "joined with natinv merge. In a Kubernetes indexed job, JOB_COMPLETION_INDEX with NATINV_SHARD_COUNT set to the job's completions does the same.",
       default: 'JOB_COMPLETION_INDEX/NATINV_SHARD_COUNT when set, else 0/1 (every batch)',
     },
     {
@@ -137,9 +145,17 @@ export const SYNTHESIZE: CommandSpec = {
       help: 'Student architecture of --method adi, trained on the growing image pool between batches.',
       default: 'resnet20',
     },
-    { name: 'overwrite', kind: 'flag', help: 'If --out holds a different run, delete that dataset and start over (otherwise it is refused).' },
+    {
+      name: 'overwrite',
+      kind: 'flag',
+      help: 'If --out holds a different run, delete that dataset and start over (otherwise it is refused).',
+    },
     { name: 'png', kind: 'flag', negatable: true, help: 'Write only the safetensors batch files: no per-image PNGs and no grids.' },
-    { name: 'json', kind: 'flag', help: 'Print one JSON object per line on stdout (start, estimate, step, batch, done, error) for scripts.' },
+    {
+      name: 'json',
+      kind: 'flag',
+      help: 'Print one JSON object per line on stdout (start, estimate, step, batch, done, error) for scripts.',
+    },
   ],
   examples: [
     'natinv synthesize',
@@ -310,7 +326,9 @@ export async function synthesizeCommand(args: ParsedArgs, io: CliIo): Promise<nu
           const made = trainer(indices, signal);
           const owned = shard.count === 1 ? batches : Math.ceil((batches - shard.index) / shard.count);
           if (indices.length < owned) {
-            reporter.note(`resuming: ${owned - indices.length} of ${plural(owned, 'batch', 'batches')} already in ${out}; making ${indices.length} more`);
+            reporter.note(
+              `resuming: ${owned - indices.length} of ${plural(owned, 'batch', 'batches')} already in ${out}; making ${indices.length} more`,
+            );
           }
           progress.begin({ batches: indices.length, batchSize, steps, runBatches: batches });
           return made;
@@ -341,8 +359,16 @@ export async function synthesizeCommand(args: ParsedArgs, io: CliIo): Promise<nu
       progress.clearLine();
     }
     const seconds = (now() - started) / 1000;
-    reporter.event('done', { out, written: summary.written, skipped: summary.skipped, corrupt: summary.corrupt, aborted: summary.aborted, seconds });
-    if (summary.corrupt.length > 0) reporter.note(`redid ${plural(summary.corrupt.length, 'corrupt batch file')}: ${summary.corrupt.join(', ')}`);
+    reporter.event('done', {
+      out,
+      written: summary.written,
+      skipped: summary.skipped,
+      corrupt: summary.corrupt,
+      aborted: summary.aborted,
+      seconds,
+    });
+    if (summary.corrupt.length > 0)
+      reporter.note(`redid ${plural(summary.corrupt.length, 'corrupt batch file')}: ${summary.corrupt.join(', ')}`);
     if (student !== undefined && student.rounds() > 0) {
       const file = await saveAdiStudent(student, teacher, out, classNames);
       reporter.result(`student:  ${file} (${student.arch} after ${plural(student.rounds(), 'round')} of distillation)`);
@@ -364,8 +390,12 @@ export async function synthesizeCommand(args: ParsedArgs, io: CliIo): Promise<nu
     }
     const first = written[0]?.index ?? summary.skipped[0];
     if (png && first !== undefined) {
-      reporter.result(`grid:     ${batchGridPath(out, first)}${written.length + summary.skipped.length > 1 ? ' (one per batch in grids/)' : ''}`);
-      reporter.result(`images:   ${batchImagesPath(out, first)}${written.length + summary.skipped.length > 1 ? ' (one folder per batch in images/)' : ''}`);
+      reporter.result(
+        `grid:     ${batchGridPath(out, first)}${written.length + summary.skipped.length > 1 ? ' (one per batch in grids/)' : ''}`,
+      );
+      reporter.result(
+        `images:   ${batchImagesPath(out, first)}${written.length + summary.skipped.length > 1 ? ' (one folder per batch in images/)' : ''}`,
+      );
     }
     reporter.result(`manifest: ${path.join(out, MANIFEST_FILE)}`);
     return EXIT.ok;
