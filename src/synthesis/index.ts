@@ -2,3 +2,4 @@ export * from './synthesize';
 export * from './batch';
 export * from './trainer';
 export * from './methods';
+export * from './synthesizer';
