@@ -261,3 +261,24 @@ export function kdLoss(studentLogits: tf.Tensor, teacherLogits: tf.Tensor, tempe
     return tf.mul(kl, temperature * temperature) as tf.Scalar;
   });
 }
+
+/**
+ * Fast-Datafree's adversarial term: minus the mean over the batch of KL(softmax(teacher/T) ||
+ * softmax(student/T)) x T^2, counting only the images on which student and teacher agree (same
+ * top-1 class; the other images add 0). Minimizing it seeks images the student has not learned
+ * yet while leaving alone the ones it already gets wrong. The agreement mask gets no gradient.
+ */
+export function maskedDisagreementLoss(studentLogits: tf.Tensor, teacherLogits: tf.Tensor, temperature = 20): tf.Scalar {
+  return tf.tidy(() => {
+    // A custom gradient's forward pass is not taped, so argMax (which has no gradient) stays off the tape.
+    const agreement = tf.customGrad((...args: Array<tf.Tensor | tf.GradSaveFunc>) => {
+      const s = args[0] as tf.Tensor;
+      return { value: tf.cast(tf.equal(tf.argMax(s, -1), tf.argMax(teacherLogits, -1)), 'float32'), gradFunc: () => tf.zerosLike(s) };
+    });
+    const agree = (agreement as (s: tf.Tensor) => tf.Tensor)(studentLogits);
+    const logStudent = tf.logSoftmax(tf.div(studentLogits, temperature));
+    const logTeacher = tf.logSoftmax(tf.div(teacherLogits, temperature));
+    const perImage = tf.sum(tf.mul(tf.exp(logTeacher), tf.sub(logTeacher, logStudent)), -1);
+    return tf.mul(tf.mean(tf.mul(perImage, agree)), -(temperature * temperature)) as tf.Scalar;
+  });
+}

@@ -1,9 +1,11 @@
+import * as tf from '@tensorflow/tfjs-core';
 import type { TappedNetwork } from '../taps';
 import {
   batchNormStatisticsLoss,
   competitionLoss,
   crossEntropyLoss,
   kdLoss,
+  maskedDisagreementLoss,
   l2PriorLoss,
   L2PriorForm,
   totalVariationLoss,
@@ -18,10 +20,28 @@ export interface BnStatisticsOptions {
   readonly firstLayerMultiplier?: number;
   /** Term name. Default `bn`. */
   readonly name?: string;
+  /**
+   * Earlier batches' statistics mixed into this batch's before the comparison (Fast-Datafree):
+   * each layer's loss becomes ||m h + (1 - m) s - moving|| for the batch statistic s and the
+   * history h. Default: none (plain R_BN).
+   */
+  readonly history?: BatchNormHistory;
+}
+
+/** Running averages of earlier batches' BatchNorm statistics, one per matched layer in model order. */
+export interface BatchNormHistory {
+  /** Weight m of the history in the mix, in [0, 1). */
+  readonly momentum: number;
+  readonly means: readonly tf.Tensor1D[];
+  readonly variances: readonly tf.Tensor1D[];
 }
 
 /** R_BN: match the batch statistics at every BatchNorm input to the stored running statistics. */
 export function bnStatistics(options: BnStatisticsOptions = {}): Objective {
+  const momentum = options.history?.momentum;
+  if (momentum != null && !(momentum >= 0 && momentum < 1)) {
+    throw new Error(`bnStatistics: history.momentum must be in [0, 1), got ${momentum}.`);
+  }
   const name = options.name ?? 'bn';
   const multiplier = options.firstLayerMultiplier ?? 1;
   const selected = options.layers;
@@ -48,7 +68,21 @@ export function bnStatistics(options: BnStatisticsOptions = {}): Objective {
       if (taps.length === 0) {
         throw new Error(`${name}: the forward pass collected no BatchNorm inputs; run it with { batchNorm: true }.`);
       }
-      return batchNormStatisticsLoss(taps, multiplier);
+      const history = options.history;
+      if (history == null) return batchNormStatisticsLoss(taps, multiplier);
+      if (history.means.length !== taps.length || history.variances.length !== taps.length) {
+        throw new Error(
+          `${name}: the history holds ${history.means.length} layers' statistics but ${taps.length} BatchNorm layers are matched.`,
+        );
+      }
+      // ||m h + (1 - m) s - moving|| = (1 - m) ||s - (moving - m h) / (1 - m)||: R_BN against shifted targets.
+      const m = history.momentum;
+      const shifted = taps.map((tap, i) => ({
+        ...tap,
+        movingMean: tf.div(tf.sub(tap.movingMean, tf.mul(history.means[i], m)), 1 - m) as tf.Tensor1D,
+        movingVariance: tf.div(tf.sub(tap.movingVariance, tf.mul(history.variances[i], m)), 1 - m) as tf.Tensor1D,
+      }));
+      return tf.mul(batchNormStatisticsLoss(shifted, multiplier), 1 - m) as tf.Scalar;
     },
   };
 }
@@ -109,5 +143,19 @@ export function kd(options: { readonly temperature?: number; readonly name?: str
     name,
     requires: { student: true },
     evaluate: (context: EvaluationContext) => kdLoss(studentLogits(name, context), context.teacher.logits, temperature),
+  };
+}
+
+/**
+ * Fast-Datafree's adversarial term against a student (temperature 20 by default): see
+ * maskedDisagreementLoss. Negative; lower when the student disagrees more where it still agrees.
+ */
+export function adversarial(options: { readonly temperature?: number; readonly name?: string } = {}): Objective {
+  const name = options.name ?? 'adversarial';
+  const temperature = options.temperature ?? 20;
+  return {
+    name,
+    requires: { student: true },
+    evaluate: (context: EvaluationContext) => maskedDisagreementLoss(studentLogits(name, context), context.teacher.logits, temperature),
   };
 }

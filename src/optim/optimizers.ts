@@ -23,8 +23,23 @@ export interface AdamOptions {
   readonly epsilon?: number;
 }
 
+/** Adam's carried state: the step count and both moment estimates, one per variable in order. */
+export interface AdamState {
+  readonly step: number;
+  readonly first: readonly tf.Tensor[];
+  readonly second: readonly tf.Tensor[];
+}
+
+/** Adam whose state can be saved and restored (a meta-optimizer that outlives one process). */
+export interface AdamOptimizer extends Optimizer {
+  /** Copies of the state (the caller owns the tensors). */
+  saveState(): AdamState;
+  /** Replaces the state with copies of `state`'s tensors; shapes must match the variables. */
+  restoreState(state: AdamState): void;
+}
+
 /** Adam (PyTorch semantics: bias-corrected moments, epsilon outside the square root). */
-export function adam(variables: readonly tf.Variable[], options: AdamOptions = {}): Optimizer {
+export function adam(variables: readonly tf.Variable[], options: AdamOptions = {}): AdamOptimizer {
   const beta1 = options.beta1 ?? 0.9;
   const beta2 = options.beta2 ?? 0.999;
   const epsilon = options.epsilon ?? 1e-8;
@@ -48,6 +63,29 @@ export function adam(variables: readonly tf.Variable[], options: AdamOptions = {
           v.assign(tf.sub(v, tf.mul(tf.div(m, denominator), learningRate / correction1)));
         });
       });
+    },
+    saveState() {
+      return { step: t, first: first.map((m) => tf.clone(m)), second: second.map((s) => tf.clone(s)) };
+    },
+    restoreState(state) {
+      if (!Number.isInteger(state.step) || state.step < 0)
+        throw new Error(`adam: state.step must be a non-negative integer, got ${state.step}.`);
+      const moments = [state.first, state.second];
+      variables.forEach((v, i) => {
+        for (const moment of moments) {
+          const shape = moment[i]?.shape;
+          if (shape == null || shape.length !== v.shape.length || shape.some((d, k) => d !== v.shape[k])) {
+            throw new Error(
+              `adam: saved state does not fit variable ${v.name} [${v.shape}] (got [${shape ?? 'nothing'}]); restore the state of an optimizer over the same variables.`,
+            );
+          }
+        }
+      });
+      variables.forEach((_, i) => {
+        first[i].assign(state.first[i]);
+        second[i].assign(state.second[i]);
+      });
+      t = state.step;
     },
     dispose() {
       tf.dispose([...first, ...second]);

@@ -17,5 +17,12 @@ export {
   type NaturalSourceConfig,
   type NaturalSourceOptions,
 } from './natural';
+export {
+  generatorSource,
+  GENERATOR_SOURCE_LEARNING_RATES,
+  type GeneratorSource,
+  type GeneratorSourceLearningRates,
+  type GeneratorSourceOptions,
+} from './generator-source';
 export { oneToOneLabels, type OneToOneLabelsOptions } from './labels';
 export { fromPytorchLayout, toPytorchLayout, type LoadPytorchOptions, type PytorchLayout } from './parameters';

@@ -3,3 +3,4 @@ export * from './batch';
 export * from './trainer';
 export * from './methods';
 export * from './synthesizer';
+export * from './fast';

@@ -5,7 +5,7 @@ import type { ImageSource } from '../sources/types';
 import { tapNetwork } from '../taps';
 import { deriveSeed } from '../util/random';
 import { denormalize, SynthesizedBatch } from './batch';
-import { StepReport, synthesize, SynthesisOptions } from './synthesize';
+import { StepReport, synthesize, SynthesisOptions, SynthesisResult } from './synthesize';
 
 /** Options every trainer shares. */
 export interface TrainerOptions {
@@ -65,6 +65,39 @@ function judge(teacher: Teacher, images: tf.Tensor4D, targets: Int32Array): { co
 }
 
 /**
+ * Turns a finished synthesis into the plain-data batch every method yields: the kept images in
+ * both spaces, the teacher's judgement of them, the loss and its terms. Does not dispose
+ * `result.images`.
+ */
+export function finishedBatch(
+  teacher: Teacher,
+  batch: { readonly method: string; readonly seed: number; readonly index: number; readonly labels: Int32Array },
+  result: SynthesisResult,
+): SynthesizedBatch {
+  const targets = result.targets ?? batch.labels;
+  const { confidence, predictions } = judge(teacher, result.images, targets);
+  const images = Float32Array.from(result.images.dataSync());
+  const images01 = tf.tidy(() => denormalize(result.images, teacher.normalization).dataSync());
+  const [b, h, w, c] = result.images.shape;
+  return {
+    index: batch.index,
+    method: batch.method,
+    seed: batch.seed,
+    teacher: teacher.name,
+    shape: [b, h, w, c],
+    images,
+    normalization: teacher.normalization,
+    images01: Float32Array.from(images01),
+    targets,
+    confidence,
+    predictions,
+    loss: result.bestLoss,
+    terms: result.terms,
+    steps: result.steps,
+  };
+}
+
+/**
  * Runs one synthesis per batch index and yields each finished batch as plain data. A fresh source
  * per batch ("one-to-one"); the plan for batch i may depend only on (seed, i).
  */
@@ -96,27 +129,7 @@ export async function* runBatches(
     }
     try {
       if (result.aborted) return;
-      const targets = result.targets ?? labels;
-      const { confidence, predictions } = judge(teacher, result.images, targets);
-      const images = Float32Array.from(result.images.dataSync());
-      const images01 = tf.tidy(() => denormalize(result.images, teacher.normalization).dataSync());
-      const [b, h, w, c] = result.images.shape;
-      yield {
-        index,
-        method,
-        seed,
-        teacher: teacher.name,
-        shape: [b, h, w, c],
-        images,
-        normalization: teacher.normalization,
-        images01: Float32Array.from(images01),
-        targets,
-        confidence,
-        predictions,
-        loss: result.bestLoss,
-        terms: result.terms,
-        steps: result.steps,
-      };
+      yield finishedBatch(teacher, { method, seed, index, labels }, result);
     } finally {
       result.images.dispose();
     }
