@@ -200,7 +200,7 @@ describe('bad command lines exit 2 with one line and no stack trace', () => {
       'unknown method',
       ['synthesize', '--method', 'gan'],
       undefined,
-      /^natinv synthesize: --method: unknown value "gan"; use one of ni, di, adi\.$/,
+      /^natinv synthesize: --method: unknown value "gan"; use one of ni, di, adi, fast\.$/,
     ],
     [
       'unknown arch',

@@ -27,6 +27,8 @@ export const MANIFEST_FILE = 'manifest.json';
 export const BATCHES_DIR = 'batches';
 export const IMAGES_DIR = 'images';
 export const GRIDS_DIR = 'grids';
+/** A sequential method's carried state after each batch (see stateTrainer). */
+export const STATE_DIR = 'state';
 
 /** `batch-000012`: six digits keep `ls` in index order up to a million batches. */
 export function batchName(index: number): string {
@@ -46,6 +48,11 @@ export function batchImagesPath(folder: string, index: number): string {
 /** Path of batch `index`'s grid PNG. */
 export function batchGridPath(folder: string, index: number): string {
   return path.join(folder, GRIDS_DIR, `${batchName(index)}.png`);
+}
+
+/** Path of the carried state saved after batch `index`. */
+export function batchStatePath(folder: string, index: number): string {
+  return path.join(folder, STATE_DIR, `${batchName(index)}.safetensors`);
 }
 
 const BATCH_FILE = /^batch-(\d{6,})\.safetensors$/;

@@ -9,6 +9,7 @@ export {
   batchFilePath,
   batchImagesPath,
   batchGridPath,
+  batchStatePath,
   imageFileName,
   serializeBatch,
   parseBatch,
@@ -28,6 +29,8 @@ export type {
 } from './reader';
 export { synthesizeToFolder } from './run';
 export type { BatchTrainer, FolderProgress, SynthesizeToFolderOptions, FolderSummary } from './run';
+export { stateTrainer, readSynthesizerState, writeSynthesizerState } from './state-trainer';
+export type { StateTrainerOptions } from './state-trainer';
 export { parseShard, shardFromEnv, ownsBatch } from './shard';
 export type { Shard } from './shard';
 export { mergeDatasets } from './merge';

@@ -15,6 +15,7 @@ import {
   GRIDS_DIR,
   IMAGES_DIR,
   MANIFEST_FILE,
+  STATE_DIR,
   isTempFileName,
   parseBatchTempFileName,
 } from './format';
@@ -66,7 +67,7 @@ export interface SynthesizeToFolderOptions {
   /**
    * When the folder holds another run (a different configuration or batch size, an unreadable
    * manifest, or batch files without a manifest): delete that dataset (manifest.json, batches/,
-   * images/, grids/; nothing else in the folder) and start over. The same run is resumed either
+   * images/, grids/, state/; nothing else in the folder) and start over. The same run is resumed either
    * way. Default false: refuse with an error naming the differences.
    */
   overwrite?: boolean;
@@ -130,7 +131,7 @@ function plannedBatchSize(options: SynthesizeToFolderOptions): number | null {
 
 /** Removes natinv's entries from a folder (never anything else in it). */
 async function clearDataset(folder: string): Promise<void> {
-  for (const entry of [MANIFEST_FILE, BATCHES_DIR, IMAGES_DIR, GRIDS_DIR]) {
+  for (const entry of [MANIFEST_FILE, BATCHES_DIR, IMAGES_DIR, GRIDS_DIR, STATE_DIR]) {
     await fs.rm(path.join(folder, entry), { recursive: true, force: true });
   }
 }

@@ -13,6 +13,8 @@ import type { BackendName } from '../../runtime/backend';
 import { ZOO_ARCHITECTURES, ZooArchitecture } from '../../models/architectures';
 import { adaptiveDeepInversion, deepInversion, naturalInversion } from '../../synthesis/methods';
 import type { SynthesizedBatch } from '../../synthesis/batch';
+import { FastInversionOptions, fastSynthesizer, resolveFastSettings } from '../../synthesis/fast';
+import { stateTrainer, StateTrainerOptions } from '../../dataset/state-trainer';
 import { CommandSpec, Options, ParsedArgs, UsageError } from '../args';
 import { BACKEND_OPTION, chooseBackend } from '../backend';
 import { CliIo, EXIT, formatDuration, plural, Reporter } from '../io';
@@ -21,13 +23,14 @@ import { AdiStudent, assertCanTrainStudent, createAdiStudent, saveAdiStudent } f
 import { classNamesFor, resolveTeacher, teacherOptions } from '../teacher';
 
 /** The methods the command offers, by their short names. */
-export const METHODS = ['ni', 'di', 'adi'] as const;
+export const METHODS = ['ni', 'di', 'adi', 'fast'] as const;
 export type MethodName = (typeof METHODS)[number];
 
 const METHOD_TITLES: Record<MethodName, string> = {
   ni: 'NaturalInversion',
   di: 'DeepInversion',
   adi: 'Adaptive DeepInversion',
+  fast: 'Fast inversion (a generator meta-learned across batches)',
 };
 
 /** The papers' CIFAR setting, quoted when a quick default is used. */
@@ -46,16 +49,19 @@ export const QUICK_DEFAULTS: Readonly<
     ni: { batchSize: 16, steps: 100, about: 'about a minute' },
     di: { batchSize: 32, steps: 200, about: 'about a minute' },
     adi: { batchSize: 32, steps: 200, about: 'about a minute, plus the student rounds' },
+    fast: { batchSize: 64, steps: 5, about: 'seconds' },
   },
   wasm: {
     ni: { batchSize: 8, steps: 40, about: 'about a minute and a half' },
     di: { batchSize: 16, steps: 100, about: 'about a minute and a half' },
     adi: { batchSize: 16, steps: 100, about: 'wasm cannot train the student' },
+    fast: { batchSize: 16, steps: 5, about: 'seconds' },
   },
   cpu: {
     ni: { batchSize: 4, steps: 8, about: 'about two minutes' },
     di: { batchSize: 4, steps: 30, about: 'about two minutes' },
     adi: { batchSize: 4, steps: 30, about: 'a few minutes: training the student is slow on cpu' },
+    fast: { batchSize: 4, steps: 5, about: 'seconds' },
   },
 };
 
@@ -75,6 +81,10 @@ export const SYNTHESIZE: CommandSpec = {
     '--method adi trains its student (knowledge distillation, one epoch on every image so far) after each batch and ' +
       'saves it to <out>/student/ as a tfjs model; since the student carries the run, an adi run cannot be sharded ' +
       'or resumed: rerun it with --overwrite or a new --out.',
+    '--method fast keeps one generator across batches and adapts a copy of it for --steps inner steps per batch ' +
+      '(default 5), so later batches start from what earlier ones learned; its state goes into <out>/state/ with ' +
+      'every batch, so a rerun resumes exactly. Batches run in order; with --shard each shard learns its own generator ' +
+      'from its own batches only (n shards each see 1/n of the batches, so each generator learns from fewer).',
   ],
   options: [
     {
@@ -84,7 +94,8 @@ export const SYNTHESIZE: CommandSpec = {
       choices: METHODS,
       help:
         'ni = NaturalInversion (generator + Feature Transfer Pyramid + adaptive channel scaling), di = DeepInversion ' +
-        '(optimizes pixels), adi = Adaptive DeepInversion (DeepInversion against a student trained between batches).',
+        '(optimizes pixels), adi = Adaptive DeepInversion (DeepInversion against a student trained between batches), ' +
+        'fast = a generator shared across batches and adapted for a few steps per batch (Fang et al. 2022).',
       default: 'ni',
     },
     ...teacherOptions(),
@@ -146,6 +157,11 @@ export const SYNTHESIZE: CommandSpec = {
       default: 'resnet20',
     },
     {
+      name: 'pyramid',
+      kind: 'flag',
+      help: "--method fast: add NaturalInversion's Feature Transfer Pyramid (shared, meta-learned) and adaptive channel scaling on top of the generator.",
+    },
+    {
       name: 'overwrite',
       kind: 'flag',
       help: 'If --out holds a different run, delete that dataset and start over (otherwise it is refused).',
@@ -190,6 +206,9 @@ function checkMethod(options: Options, shard: Shard): MethodName {
   if (options.has('student-arch') && method !== 'adi') {
     throw new UsageError('natinv synthesize: --student-arch applies to --method adi only.');
   }
+  if (options.has('pyramid') && method !== 'fast') {
+    throw new UsageError('natinv synthesize: --pyramid applies to --method fast only (NaturalInversion always has its pyramid).');
+  }
   if (method === 'adi' && shard.count > 1) {
     throw new UsageError(
       `natinv synthesize: --method adi cannot be sharded (shard ${shard.index}/${shard.count}): its student learns from ` +
@@ -203,7 +222,24 @@ const CONFIGURATION_METHODS: Record<MethodName, string> = {
   ni: 'naturalInversion',
   di: 'deepInversion',
   adi: 'adaptiveDeepInversion',
+  fast: 'fastInversion',
 };
+
+/** The fast method's batches, carrying its shared generator through <out>/state/. */
+async function* fastBatches(
+  teacher: Teacher,
+  options: FastInversionOptions,
+  folder: StateTrainerOptions,
+  indices: number[],
+  signal?: AbortSignal,
+): AsyncGenerator<SynthesizedBatch> {
+  const synthesizer = fastSynthesizer(teacher, options);
+  try {
+    yield* stateTrainer(synthesizer, folder)(indices, signal);
+  } finally {
+    synthesizer.dispose();
+  }
+}
 
 /** Runs `natinv synthesize`; returns the exit code. */
 export async function synthesizeCommand(args: ParsedArgs, io: CliIo): Promise<number> {
@@ -224,7 +260,8 @@ export async function synthesizeCommand(args: ParsedArgs, io: CliIo): Promise<nu
   const { teacher } = resolved;
   let student: AdiStudent | undefined;
   try {
-    if (method === 'ni' && teacher.featureTaps.length === 0) {
+    const pyramid = options.flag('pyramid');
+    if ((method === 'ni' || pyramid) && teacher.featureTaps.length === 0) {
       throw new UsageError(
         `natinv synthesize: NaturalInversion feeds teacher feature maps to its pyramid, and natinv does not know which layers of ` +
           `${teacher.name} to use; name them with --taps (deepest first; natinv inspect lists candidates), or use --method di.`,
@@ -248,6 +285,7 @@ export async function synthesizeCommand(args: ParsedArgs, io: CliIo): Promise<nu
           `The papers' setting is --batch-size ${PAPER.batchSize} --steps ${PAPER.steps}.${cpuHint}`,
       );
     }
+    const fastOptions: FastInversionOptions = { batchSize, innerSteps: steps, seed, pyramid };
     const configuration: Record<string, unknown> = {
       method: CONFIGURATION_METHODS[method],
       teacher: { name: teacher.name, weightsSha256: weightsFingerprint(teacher) },
@@ -259,6 +297,8 @@ export async function synthesizeCommand(args: ParsedArgs, io: CliIo): Promise<nu
       seed,
       ...(method === 'ni' ? { featureTaps: [...teacher.featureTaps] } : {}),
       ...(method === 'adi' ? { studentArch } : {}),
+      // Every setting of the fast method, defaults included (plain data).
+      ...(method === 'fast' ? { fast: { ...resolveFastSettings(teacher, fastOptions) } } : {}),
       ...(classNames !== undefined ? { classNames: [...classNames] } : {}),
     };
     reporter.event('start', {
@@ -299,6 +339,7 @@ export async function synthesizeCommand(args: ParsedArgs, io: CliIo): Promise<nu
       const common = { batchIndices: indices, batchSize, steps, seed, signal, onStep: progress.step.bind(progress) };
       if (method === 'ni') return naturalInversion(teacher, common);
       if (method === 'di') return deepInversion(teacher, common);
+      if (method === 'fast') return fastBatches(teacher, fastOptions, { folder: out, shard, onStep: common.onStep }, indices, signal);
       if (indices.length !== batches || indices.some((index, i) => index !== i)) {
         const done = Array.from({ length: batches }, (_, i) => i).filter((i) => !indices.includes(i));
         throw new Error(
