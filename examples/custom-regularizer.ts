@@ -14,7 +14,7 @@ function featureDiversity(layer: string): Objective {
     name: 'diversity',
     requires: { features: [layer] },
     evaluate: ({ teacher }) => {
-      const pooled = tf.mean(teacher.features[0], [1, 2]) as tf.Tensor2D; // [B, C]
+      const pooled = tf.mean(teacher.features.get(layer), [1, 2]) as tf.Tensor2D; // [B, C]
       const count = pooled.shape[0];
       if (count < 2) throw new Error('featureDiversity compares images with each other: use a batch of at least 2.');
       // sqrt(x + eps) rather than tf.norm, whose gradient is NaN at exactly 0.

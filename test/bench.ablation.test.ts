@@ -44,7 +44,10 @@ describe('NaturalInversion ablations (bench/ablation)', () => {
       expect(Array.from(source.labels ?? [])).toEqual(labels);
       const context: RenderContext = {
         augment: (x) => x,
-        teacherFeatures: (x, taps) => tapNetwork(teacher.model).forward(x, { features: [...taps] }).features as tf.Tensor4D[],
+        teacherFeatures: (x, taps) => {
+          const { features } = tapNetwork(teacher.model).forward(x, { features: taps });
+          return taps.map((name) => features.get(name) as tf.Tensor4D);
+        },
       };
       const before = tf.memory().numTensors;
       const image = tf.tidy(() => source.render(context));

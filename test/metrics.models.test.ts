@@ -98,7 +98,7 @@ describe('embedFeatures', () => {
     const expected = tf.tidy(() => {
       const { logits, features } = tapNetwork(teacher.model).forward(x, { features: ['stage2'] });
       logits.dispose();
-      return tf.mean(features[0], [1, 2]).dataSync();
+      return tf.mean(features.get('stage2'), [1, 2]).dataSync();
     });
     const before = tf.memory().numTensors;
     const whole = await embedFeatures(teacher.model, x, { layer: 'stage2' });

@@ -4,6 +4,7 @@ import {
   bnStatistics,
   crossEntropy,
   EvaluationContext,
+  FeatureMaps,
   l2Prior,
   Objective,
   tapNetwork,
@@ -35,7 +36,9 @@ describe('DeepInversion terms match the reference (deepinversion_terms.safetenso
     const needsTeacher = objective.requires != null;
     const context: EvaluationContext = {
       images: x as tf.Tensor4D,
-      teacher: needsTeacher ? network.forward(x, { batchNorm: true }) : { logits: tf.zeros([0]), batchNorm: [], features: [] },
+      teacher: needsTeacher
+        ? network.forward(x, { batchNorm: true })
+        : { logits: tf.zeros([0]), batchNorm: [], features: new FeatureMaps() },
       targets: tf.cast(parity.tensor('labels'), 'int32'),
     };
     return objective.evaluate(context);

@@ -65,7 +65,7 @@ describe('NaturalInversion step matches the reference', () => {
       objective.evaluateTerms({ images: images as tf.Tensor4D, teacher: network.forward(images, { batchNorm: true }), targets });
     const render = () => {
       const g = generator.forward(z);
-      const taps = withoutGradient(g, (x) => [...network.forward(x, { features: teacher.featureTaps }).features]) as tf.Tensor4D[];
+      const taps = withoutGradient(g, (x) => [...network.forward(x, { features: teacher.featureTaps }).features.values()]) as tf.Tensor4D[];
       return acs.apply(ftp.forward(g, taps));
     };
 

@@ -26,9 +26,8 @@ test('tapped forward pass matches teacher_logits.safetensors', () => {
   const first = <T extends tf.Tensor>(t: T) => tf.slice(t, 0, count) as T;
   const taps = parity.names().filter((name) => name.startsWith('tap_'));
   expect(taps.length).toBeGreaterThan(0);
-  const out = network.forward(normalize(first(all), normalization), {
-    features: taps.map((name) => stageOutput(network, name.slice('tap_'.length))),
-  });
+  const layerOf = (tap: string) => stageOutput(network, tap.slice('tap_'.length));
+  const out = network.forward(normalize(first(all), normalization), { features: taps.map(layerOf) });
   expectClose(out.logits, first(parity.tensor('logits')), 1e-4);
-  taps.forEach((name, i) => expectClose(out.features[i], first(parity.tensor(name)), 1e-4));
+  for (const tap of taps) expectClose(out.features.get(layerOf(tap)), first(parity.tensor(tap)), 1e-4);
 });

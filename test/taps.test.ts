@@ -54,9 +54,10 @@ describe('TappedNetwork', () => {
     expectClose(out.logits, model.predict(x) as tf.Tensor, 1e-5);
     expect(out.batchNorm).toHaveLength(1);
     expect(out.batchNorm[0].layer).toBe('bn');
-    expectClose(out.batchNorm[0].input, out.features[0], 0);
+    expectClose(out.batchNorm[0].input, out.features.get('conv'), 0);
     expect(Array.from(out.batchNorm[0].movingMean.dataSync())).toEqual([1, 1, 1, 1]);
-    expect(out.features[1].shape).toEqual([2, 6, 6, 4]);
+    expect(out.features.get('relu').shape).toEqual([2, 6, 6, 4]);
+    expect([...out.features.keys()]).toEqual(['conv', 'relu']);
   });
 
   test('walks into nested models and names their layers outer/inner', () => {
@@ -67,7 +68,7 @@ describe('TappedNetwork', () => {
     const out = network.forward(x, { batchNorm: true, features: ['small/relu'] });
     expectClose(out.logits, model.predict(x) as tf.Tensor, 1e-5);
     expect(out.batchNorm.map((t) => t.layer)).toEqual(['stem_bn', 'small/bn']);
-    expect(out.features[0].shape).toEqual([2, 6, 6, 4]);
+    expect(out.features.get('small/relu').shape).toEqual([2, 6, 6, 4]);
   });
 
   test('never updates moving statistics, even under gradient computation', () => {
@@ -115,7 +116,7 @@ describe('TappedNetwork', () => {
     network.forward(x, { batchNorm: true }); // warm up lazily created state
     const before = tf.memory().numTensors;
     const out = network.forward(x, { batchNorm: true, features: ['relu'] });
-    tf.dispose([out.logits, ...out.batchNorm.map((t) => t.input), ...out.features]);
+    tf.dispose([out.logits, ...out.batchNorm.map((t) => t.input), ...out.features.values()]);
     expect(tf.memory().numTensors).toBe(before);
   });
 });

@@ -49,7 +49,7 @@ export async function embedFeatures(network: Network, images: ImageBatches, opti
     const pooled = tf.tidy(() => {
       const { logits, features } = tapped.forward(chunk, { features: [layer] });
       logits.dispose();
-      const output = features[0];
+      const output = features.get(layer);
       if (output.rank === 4) return tf.mean(output, [1, 2]);
       if (output.rank === 2) return output;
       throw new Error(

@@ -16,6 +16,7 @@ export interface EvaluationContext {
 /** What an objective needs the forward pass to collect. */
 export interface ObjectiveRequirements {
   readonly batchNorm?: boolean;
+  /** Layers whose outputs `evaluate` reads, by name, from `teacher.features.get(name)`. */
   readonly features?: readonly string[];
   readonly targets?: boolean;
   readonly student?: boolean;
@@ -28,7 +29,7 @@ export interface ObjectiveRequirements {
  * const diversity: Objective = {
  *   name: 'diversity',
  *   requires: { features: ['layer3.2'] },
- *   evaluate: ({ teacher }) => myDiversityLoss(teacher.features[0]),
+ *   evaluate: ({ teacher }) => myDiversityLoss(teacher.features.get('layer3.2')),
  * };
  * ```
  */

@@ -18,7 +18,8 @@ export interface RenderContext {
    */
   augment(images: tf.Tensor4D): tf.Tensor4D;
   /**
-   * The teacher's feature maps at the named taps for `images`, computed without gradient
+   * The teacher's feature maps at the named taps for `images`, one per name in the order of
+   * `taps` (the source's own list, so position is safe here), computed without gradient
    * (the caller owns the returned tensors; call inside tf.tidy).
    */
   teacherFeatures(images: tf.Tensor4D, taps: readonly string[]): tf.Tensor4D[];

@@ -144,7 +144,11 @@ export async function synthesize(options: SynthesisOptions): Promise<SynthesisRe
   const variables = source.groups.flatMap((g) => g.variables);
 
   const teacherFeatures = (images: tf.Tensor4D, taps: readonly string[]) =>
-    withoutGradient(images, (x) => [...network.forward(x, { features: taps }).features]) as tf.Tensor4D[];
+    withoutGradient(images, (x) => {
+      const { logits, features } = network.forward(x, { features: taps });
+      logits.dispose();
+      return taps.map((name) => features.get(name));
+    }) as tf.Tensor4D[];
   const training: RenderContext = {
     augment: (images) => (augmentation == null ? images : augmentation.apply(images, random)),
     teacherFeatures,

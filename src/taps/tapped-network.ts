@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
+import { FeatureMaps } from './feature-maps';
 import { functionalGraph, GraphContainer, GraphNode, isNestedModel, nodesInExecutionOrder } from './graph';
 import { callPlain, callPlainMany, isBatchNorm, movingStatistics } from './layer-ops';
 
@@ -18,7 +19,7 @@ export interface BatchNormTap {
 export interface TapRequest {
   /** Collect the input of every BatchNormalization layer, in model order. Default false. */
   readonly batchNorm?: boolean;
-  /** Names of layers whose outputs to return, in this order. Default none. */
+  /** Names of layers whose outputs to return, keyed by name. Default none. */
   readonly features?: readonly string[];
 }
 
@@ -26,8 +27,8 @@ export interface TapRequest {
 export interface TapOutputs {
   readonly logits: tf.Tensor;
   readonly batchNorm: readonly BatchNormTap[];
-  /** One tensor per requested feature name, in request order. */
-  readonly features: readonly tf.Tensor[];
+  /** The requested layers' outputs by name: `features.get('layer3.2')`. */
+  readonly features: FeatureMaps;
 }
 
 interface LayerInfo {
@@ -111,7 +112,7 @@ export class TappedNetwork {
    */
   forward(images: tf.Tensor, request: TapRequest = {}): TapOutputs {
     this.assertInput(images);
-    const featureNames = request.features ?? [];
+    const featureNames = [...new Set(request.features ?? [])];
     for (const name of featureNames) this.layer(name);
     const wanted = new Set(featureNames);
     const tapBatchNorm = request.batchNorm ?? false;
@@ -132,10 +133,16 @@ export class TappedNetwork {
         },
       };
       const outputs = runGraph(this.graph, [images], '', visit);
+      const unreached = featureNames.filter((n) => !found.has(n));
+      if (unreached.length > 0) {
+        throw new Error(
+          `model '${this.model.name}': layer(s) ${unreached.join(', ')} produced no output on the way to the logits; tap a layer the logits depend on.`,
+        );
+      }
       return [outputs[0], ...bnInputs, ...featureNames.map((n) => found.get(n) as tf.Tensor)];
     });
     const bnInputs = rest.slice(0, bnLayers.length);
-    const features = rest.slice(bnLayers.length);
+    const features = new FeatureMaps(featureNames.map((name, i) => [name, rest[bnLayers.length + i]] as const));
     const batchNorm = bnLayers.map((layer, i) => {
       const stats = movingStatistics(this.layer(layer));
       return { layer, input: bnInputs[i], movingMean: stats.mean, movingVariance: stats.variance };
