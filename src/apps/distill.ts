@@ -15,8 +15,9 @@ import {
   modelOfClassifier,
   resolveNormalization,
 } from './common';
+import { ArrivingImages, growingPoolBatches, isArriving, plannedImages, PoolGrowth } from './arriving';
 import { cropFlip, ImagePool, permutation, TrainingImages } from './images';
-import { HostBatch, loopSettings, trainLoop, TrainingOptions, TrainingResult } from './loop';
+import { HostBatch, loopSettings, LoopSpec, trainLoop, TrainingOptions, TrainingResult } from './loop';
 
 /** Options of {@link distill}. */
 export interface DistillOptions extends TrainingOptions {
@@ -24,12 +25,18 @@ export interface DistillOptions extends TrainingOptions {
   readonly teacher: Teacher;
   /** The network trained (training mode; its trainable weights and BatchNorm moving statistics change). */
   readonly student: tfl.LayersModel;
-  /** Images in [0, 1]: synthesized batches, or `{ images01, count, shape }` (e.g. readDataset's result). Targets are not used. */
-  readonly images: TrainingImages;
+  /**
+   * Images in [0, 1]: synthesized batches, `{ images01, count, shape }` (e.g. readDataset's result),
+   * or batches still arriving (followDataset's result: the pool grows in step with the schedule,
+   * see batchesNeeded). Targets are not used.
+   */
+  readonly images: TrainingImages | ArrivingImages;
   /** KD temperature T: the loss is KL(teacher/T || student/T) x T^2. Default 20. */
   readonly temperature?: number;
   /** Normalization of the student's inputs. Default: the teacher's. */
   readonly studentNormalization?: InputNormalization;
+  /** With arriving images: called as each batch joins the pool (awaited). */
+  readonly onPoolGrowth?: (growth: PoolGrowth) => void | Promise<void>;
 }
 
 /** One epoch of a single image pool: a seeded permutation cut into minibatches, each cropped and flipped. */
@@ -65,6 +72,11 @@ export function poolBatches(pool: ImagePool, batchSize: number, augmentation: Pa
  * An epoch is one pass over the shuffled pool (the last minibatch may be smaller). With
  * `testSet`, the student's top-1 accuracy is measured after each epoch.
  *
+ * Arriving images (`followDataset(folder)` while shards write it) train with the epochs and
+ * schedule of the complete pool; each step draws its minibatch uniformly from the batches joined
+ * so far, batch i joining before step batchesNeeded says (waiting for it if it has not arrived).
+ * The run is then the same whenever each batch arrives.
+ *
  * @example
  * const student = buildZooModel('resnet20', { seed: 1 });
  * const data = await readDataset('out/ni-resnet56');
@@ -96,19 +108,35 @@ export async function distill(options: DistillOptions): Promise<TrainingResult> 
     throw new Error(
       `${what}: the student has ${classes} outputs but the teacher ${teacherClasses}; give the student the teacher's classes.`,
     );
-  const pool = ImagePool.from(options.images, `${what}: images`, shape);
+  const { images } = options;
+  const pool = isArriving(images) ? undefined : ImagePool.from(images, `${what}: images`, shape);
+  // Arriving images: epochs and the schedule are those of the complete pool.
+  const count = pool?.count ?? plannedImages(images as ArrivingImages, `${what}: images`);
   const studentNormalization = resolveNormalization(what, options.studentNormalization, teacher);
   const sameInputs = studentNormalization === teacher.normalization;
   const defaults = { epochs: 200, batchSize: 128, learningRate: 0.1, weightDecay: 1e-4, schedule: 'cosine' as const };
-  const settings = loopSettings(what, options, defaults, (b) => Math.ceil(pool.count / b));
+  const settings = loopSettings(what, options, defaults, (b) => Math.ceil(count / b));
+  const stepsPerEpoch = Math.ceil(count / settings.batchSize);
+  let batch: LoopSpec<tf.Tensor2D>['batch'];
+  if (pool !== undefined) {
+    batch = poolBatches(pool, settings.batchSize, settings.augmentation);
+  } else {
+    const growing = growingPoolBatches(
+      images as ArrivingImages,
+      { ...settings, what, imageShape: shape, stepsPerEpoch, onPoolGrowth: options.onPoolGrowth },
+      options.signal,
+    );
+    if (!(await growing.start())) return { history: [], steps: 0, aborted: true };
+    batch = growing.batch;
+  }
   const network = tapNetwork(teacher.model);
   return trainLoop(
     {
       what,
       model: student,
       normalization: studentNormalization,
-      stepsPerEpoch: Math.ceil(pool.count / settings.batchSize),
-      batch: poolBatches(pool, settings.batchSize, settings.augmentation),
+      stepsPerEpoch,
+      batch,
       prepare: (batch, inputs) =>
         tf.tidy(() => {
           const x = sameInputs ? inputs : normalize(tf.tensor4d(batch.images01, [batch.count, ...shape]), teacher.normalization);

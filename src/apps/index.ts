@@ -4,6 +4,8 @@
  */
 export { distill, studentTrainer } from './distill';
 export type { DistillOptions, StudentTrainerOptions } from './distill';
+export { batchesNeeded } from './arriving';
+export type { ArrivingImages, PoolGrowth } from './arriving';
 export { pruneFilters } from './prune';
 export type { PruneFiltersOptions, PruneFiltersResult, PrunedLayer } from './prune';
 export { fineTune, trainFromScratch } from './supervised';

@@ -128,8 +128,11 @@ export interface LoopSpec<P> {
   readonly normalization: InputNormalization;
   /** Optimizer steps in one epoch. */
   readonly stepsPerEpoch: number;
-  /** The minibatch of a step, from the epoch's seeded Random (shuffling and augmentation draws). */
-  readonly batch: (epoch: number, stepInEpoch: number, random: Random) => HostBatch;
+  /**
+   * The minibatch of a step, from the epoch's seeded Random (shuffling and augmentation draws);
+   * a pool still growing may wait for images first.
+   */
+  readonly batch: (epoch: number, stepInEpoch: number, random: Random) => HostBatch | Promise<HostBatch>;
   /** Computed outside the gradient tape (e.g. a teacher's logits); disposed after the step. */
   readonly prepare?: (batch: HostBatch, inputs: tf.Tensor4D) => P;
   /** The loss from the model's training-mode logits; runs on the gradient tape. */
@@ -244,7 +247,9 @@ export async function trainLoop<P extends tf.TensorContainer>(spec: LoopSpec<P>,
       let learningRate = 0;
       for (let k = 0; k < spec.stepsPerEpoch && step < totalSteps; k++) {
         if (options.signal?.aborted) return { history, steps: step, aborted: true, testAccuracy };
-        const batch = spec.batch(epoch, k, random);
+        const batch = await spec.batch(epoch, k, random);
+        // An abort may have come while the batch waited for images.
+        if (options.signal?.aborted) return { history, steps: step, aborted: true, testAccuracy };
         learningRate = schedule(step, totalSteps);
         const { loss, terms } = runStep(spec, batch, [h, w, c], variables, (grads) => optimizer.step(grads, learningRate));
         step += 1;

@@ -180,7 +180,7 @@ export async function readTrainingData(folder: string): Promise<TrainingData> {
 }
 
 /** Usage error unless the dataset's images are the size `network` takes. */
-export function checkDataShape(data: TrainingData, network: Teacher, command: string, text: string): void {
+export function checkDataShape(data: { readonly dataset: Pick<Dataset, 'shape'> }, network: Teacher, command: string, text: string): void {
   const [, h, w, c] = data.dataset.shape;
   const [th, tw, tc] = network.inputShape;
   if (h !== th || w !== tw || c !== tc) {
@@ -192,7 +192,7 @@ export function checkDataShape(data: TrainingData, network: Teacher, command: st
 }
 
 /** The teacher a dataset's manifest names, when it names one. */
-export function datasetTeacher(dataset: Dataset): string | undefined {
+export function datasetTeacher(dataset: Pick<Dataset, 'manifest'>): string | undefined {
   const teacher = dataset.manifest.configuration.teacher;
   if (typeof teacher === 'string') return teacher;
   const name = (teacher as { name?: unknown } | undefined)?.name;

@@ -33,5 +33,7 @@ export { stateTrainer, readSynthesizerState, writeSynthesizerState } from './sta
 export type { StateTrainerOptions } from './state-trainer';
 export { parseShard, shardFromEnv, ownsBatch } from './shard';
 export type { Shard } from './shard';
+export { followDataset } from './follow';
+export type { FollowDatasetOptions, FollowedDataset } from './follow';
 export { mergeDatasets } from './merge';
 export type { MergeDatasetsOptions, MergeSummary } from './merge';

@@ -238,11 +238,17 @@ export async function synthesizeToFolder(options: SynthesizeToFolderOptions): Pr
   await removeLeftovers(folder, pending);
 
   const commitManifest = async (): Promise<void> => {
-    // Rebuilt from the folder, so shards sharing one folder do not drop each other's batches.
-    const { indices } = await listBatchFiles(folder);
-    manifest.finished = indices.filter((i) => !unusable.has(i));
-    manifest.updated = now();
-    await writeManifest(folder, manifest);
+    // Rebuilt from the folder, so shards sharing one folder do not drop each other's batches; and
+    // written again if a batch was committed meanwhile, so the last write of all lists every batch.
+    let listed: string | undefined;
+    for (;;) {
+      const finished = (await listBatchFiles(folder)).indices.filter((i) => !unusable.has(i));
+      if (listed === JSON.stringify(finished)) return;
+      listed = JSON.stringify(finished);
+      manifest.finished = finished;
+      manifest.updated = now();
+      await writeManifest(folder, manifest);
+    }
   };
   await commitManifest();
 

@@ -14,6 +14,7 @@ import { deriveSeed } from '../../util/random';
 import { CommandSpec, Options, ParsedArgs, UsageError } from '../args';
 import { BACKEND_OPTION, chooseBackend } from '../backend';
 import { CliIo, EXIT, formatDuration, formatNumber, plural, Reporter } from '../io';
+import { checkFollowOptions, FOLLOW_OPTIONS, followFolder, followTrainingData, reportPoolGrowth } from '../follow';
 import { loadModelFolder, modelJsonPath } from '../model-folder';
 import { assertCanTrainStudent } from '../student';
 import { classNamesFor, resolveTeacher, teacherOptions } from '../teacher';
@@ -70,6 +71,7 @@ export const DISTILL: CommandSpec = {
       value: 'DIR',
       help: 'Dataset folder written by natinv synthesize: the images to distill on (required).',
     },
+    ...FOLLOW_OPTIONS,
     {
       name: 'student-arch',
       kind: 'string',
@@ -104,6 +106,7 @@ export const DISTILL: CommandSpec = {
   examples: [
     'natinv distill --data natinv-out --epochs 5 --batch-size 32 --test test_batch.bin.gz --test-limit 1000',
     'natinv distill --arch resnet56 --weights cifar10_resnet56.safetensors --data run --student-arch resnet20 --out kd-resnet20',
+    'natinv distill --data /work/pool --follow --json   # while the shards of an indexed job write /work/pool',
   ],
 };
 
@@ -205,7 +208,9 @@ export async function distillCommand(args: ParsedArgs, io: CliIo): Promise<numbe
 
   // Everything the command line alone can tell, before a backend or a network is loaded.
   const dataText = options.string('data');
-  const dataFolder = checkDataFolder(dataText, cwd, command, 'the images to distill on');
+  const follow = options.flag('follow');
+  const idleTimeout = checkFollowOptions(options, command);
+  const dataFolder = follow ? followFolder(dataText, cwd, command) : checkDataFolder(dataText, cwd, command, 'the images to distill on');
   const testFile = checkTestFile(options, cwd, command);
   for (const name of ['lr', 'temperature']) checkPositive(options, name, command);
   const every = checkpointEvery(options, command);
@@ -220,7 +225,8 @@ export async function distillCommand(args: ParsedArgs, io: CliIo): Promise<numbe
     );
   }
   const studentFolder = studentText === undefined ? undefined : checkStudentFolder(studentText, cwd, command);
-  const data = await readTrainingData(dataFolder);
+  const data = follow ? await followTrainingData(dataFolder, idleTimeout, reporter, io.signal) : await readTrainingData(dataFolder);
+  if (data === undefined) return EXIT.interrupted;
 
   const backend = await chooseBackend(options.string('backend'), env, reporter, false, true);
   assertCanTrainStudent(backend.name, command, 'distill trains the student');
@@ -261,6 +267,7 @@ export async function distillCommand(args: ParsedArgs, io: CliIo): Promise<numbe
       teacher: teacher.name,
       data: data.folder,
       images: dataset.count,
+      ...(follow ? { follow: true } : {}),
       student: studentFolder ?? null,
       studentArch: made.arch ?? null,
       epochs,
@@ -293,6 +300,7 @@ export async function distillCommand(args: ParsedArgs, io: CliIo): Promise<numbe
         signal: io.signal,
         onStep: (report) => progress.step(report),
         onEpoch: (report) => progress.epoch(report),
+        onPoolGrowth: (growth) => reportPoolGrowth(reporter, growth),
       });
     } finally {
       progress.clearLine();
