@@ -42,9 +42,13 @@ import { naturalSource } from '../src/sources/natural';
 import { pixels } from '../src/sources/pixels';
 import type { ImageSource } from '../src/sources/types';
 import { synthesize, SynthesisOptions } from '../src/synthesis/synthesize';
+import { distill } from '../src/apps/distill';
+import { trainFromScratch } from '../src/apps/supervised';
 
 type Model = 'resnet20' | 'resnet34';
-type Method = 'di' | 'ni';
+/** Synthesis steps (DI, NI) and training steps: KD of a fresh student (kd), supervised cross-entropy (ce: fine-tuning, training from scratch). */
+type Method = 'di' | 'ni' | 'kd' | 'ce';
+const TRAINING_METHODS: readonly Method[] = ['kd', 'ce'];
 
 interface Row {
   readonly model: Model;
@@ -99,6 +103,8 @@ const DEFAULT_ROWS: readonly Row[] = [
   { model: 'resnet20', method: 'ni', batch: 256 },
   { model: 'resnet34', method: 'di', batch: 64 },
   { model: 'resnet34', method: 'ni', batch: 64 },
+  { model: 'resnet20', method: 'kd', batch: 128 },
+  { model: 'resnet20', method: 'ce', batch: 128 },
 ];
 
 // ----- worker: one (backend, row) in this process ----------------------------------------------
@@ -148,8 +154,68 @@ function stepSetup(
   };
 }
 
+/**
+ * One training step as the applications run it (src/apps/loop.ts): a minibatch of 128 random
+ * images in [0, 1] (crop + flip off, as in the PyTorch step), the student forward and backward in
+ * training mode, SGD with momentum 0.9 and weight decay 5e-4, one host read of the loss; for kd
+ * the teacher's logits first (KL x T^2, T 20), for ce the cross-entropy toward labels.
+ */
+async function runTrainingWorker(task: WorkerTask): Promise<NatinvMeasurement> {
+  const teacher = await teacherFor(task.model);
+  const before = tf.memory().numTensors;
+  const student = buildZooModel(task.model, { seed: 1 });
+  const total = task.warmup + task.steps;
+  const count = task.batch;
+  const images01 = new Float32Array(count * 32 * 32 * 3).map((_, i) => ((i * 2654435761) % 1000) / 1000);
+  const targets = Int32Array.from({ length: count }, (_, i) => i % teacher.numClasses);
+  const images = { images01, count, shape: [count, 32, 32, 3] as [number, number, number, number], targets };
+  const times: number[] = [];
+  const counts: number[] = [];
+  const losses: number[] = [];
+  let last = performance.now();
+  let cpuAtWarm = process.cpuUsage();
+  const common = {
+    images,
+    steps: total,
+    batchSize: count,
+    momentum: 0.9,
+    weightDecay: 5e-4,
+    augmentation: false as const,
+    onStep: (report: { loss: number }) => {
+      const now = performance.now();
+      if (times.length === task.warmup - 1) cpuAtWarm = process.cpuUsage();
+      times.push((now - last) / 1000);
+      last = now;
+      counts.push(tf.memory().numTensors);
+      losses.push(report.loss);
+    },
+  };
+  if (task.method === 'kd') await distill({ ...common, teacher, student, learningRate: 0.1 });
+  else await trainFromScratch({ ...common, model: student, normalization: teacher.normalization, learningRate: 1e-3 });
+  const cpu = process.cpuUsage(cpuAtWarm);
+  student.dispose();
+  const timed = times.slice(task.warmup);
+  const median = quantile(timed, 0.5);
+  return {
+    median_s: median,
+    mean_s: timed.reduce((a, b) => a + b, 0) / timed.length,
+    min_s: Math.min(...timed),
+    images_per_s: task.batch / median,
+    cpu_s_per_step: (cpu.user + cpu.system) / 1e6 / task.steps,
+    peak_rss_mb: process.resourceUsage().maxRSS / 1024,
+    steps: task.steps,
+    warmup: task.warmup,
+    improved_steps: 0,
+    first_loss: losses[0],
+    last_loss: losses[losses.length - 1],
+    tensor_growth_per_step: (counts[total - 1] - counts[task.warmup - 1]) / task.steps,
+    tensors_left_after_run: tf.memory().numTensors - before,
+  };
+}
+
 async function runWorker(task: WorkerTask): Promise<NatinvMeasurement | Record<string, unknown>> {
   await useBackend(task.backend);
+  if (TRAINING_METHODS.includes(task.method)) return runTrainingWorker(task);
   const teacher = await teacherFor(task.model);
   const before = tf.memory().numTensors;
   const { source, options } = stepSetup(task, teacher);
@@ -330,10 +396,17 @@ function parseArgs(argv: readonly string[]): Args {
 
 function parseRow(spec: string): Row {
   const [model, method, batch] = spec.split(':');
-  if ((model !== 'resnet20' && model !== 'resnet34') || (method !== 'di' && method !== 'ni') || !(Number(batch) >= 1)) {
-    throw new Error(`--rows entries look like resnet20:di:64 (model resnet20|resnet34, method di|ni, batch), got '${spec}'.`);
+  if (
+    (model !== 'resnet20' && model !== 'resnet34') ||
+    !['di', 'ni', 'kd', 'ce'].includes(method) ||
+    !(Number(batch) >= 1) ||
+    (TRAINING_METHODS.includes(method as Method) && model !== 'resnet20')
+  ) {
+    throw new Error(
+      `--rows entries look like resnet20:di:64 (model resnet20|resnet34, method di|ni, or kd|ce with resnet20, batch), got '${spec}'.`,
+    );
   }
-  return { model, method, batch: Number(batch) };
+  return { model, method: method as Method, batch: Number(batch) };
 }
 
 /** Runs `command`, returning the JSON object on the last line of its stdout or why there is none. */
@@ -412,11 +485,9 @@ function measureAgainstTorch(args: Args, self: string, task: WorkerTask) {
         runJson(
           python(),
           [
-            path.join(REPO, 'bench', 'torch', 'step.py'),
-            '--model',
-            task.model,
-            '--method',
-            task.method,
+            ...(TRAINING_METHODS.includes(task.method)
+              ? [path.join(REPO, 'bench', 'torch', 'train_step.py'), '--kind', task.method]
+              : [path.join(REPO, 'bench', 'torch', 'step.py'), '--model', task.model, '--method', task.method]),
             '--batch',
             String(task.batch),
             '--steps',

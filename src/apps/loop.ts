@@ -9,6 +9,7 @@ import type * as tfl from '@tensorflow/tfjs-layers';
 import type { InputNormalization } from '../models/teacher';
 import { cosineWithWarmup, LearningRateSchedule, sgd } from '../optim';
 import { normalize } from '../synthesis/batch';
+import { BatchNormUpdate, tapNetwork } from '../taps';
 import { deriveSeed, Random } from '../util/random';
 import { Checkpoint, saveCheckpoint } from './checkpoint';
 import {
@@ -308,9 +309,12 @@ function runStep<P extends tf.TensorContainer>(
   let kept: Record<string, tf.Scalar> = {};
   try {
     prepared = spec.prepare?.(batch, inputs) as P;
+    const network = tapNetwork(spec.model);
+    let batchNorm: readonly BatchNormUpdate[] = [];
     const { value, grads } = tf.variableGrads(() => {
-      const logits = spec.model.apply(inputs, { training: true }) as tf.Tensor2D;
-      const { total, terms } = spec.loss(logits, batch, prepared as P);
+      const forward = network.trainingForward(inputs);
+      batchNorm = forward.batchNorm;
+      const { total, terms } = spec.loss(forward.logits as tf.Tensor2D, batch, prepared as P);
       kept = Object.fromEntries(Object.entries(terms).map(([name, t]) => [name, tf.keep(t)]));
       return total;
     }, variables);
@@ -320,6 +324,7 @@ function runStep<P extends tf.TensorContainer>(
       if (Number.isFinite(loss)) update(grads);
       return { loss, terms };
     } finally {
+      network.updateMovingStatistics(batchNorm);
       tf.dispose([value, ...Object.values(grads)]);
     }
   } finally {

@@ -1,3 +1,4 @@
+import * as os from 'os';
 import * as tf from '@tensorflow/tfjs-core';
 
 /** Backends natinv knows how to start. `tensorflow` is tfjs-node (or tfjs-node-gpu). */
@@ -38,11 +39,27 @@ export function backendFromEnv(env: NodeJS.ProcessEnv = process.env): BackendNam
 }
 
 /**
+ * TensorFlow's thread pools as natinv sets them before tfjs-node loads, unless the environment
+ * already names them: one inter-op thread (eager ops run one after another, so a second pool
+ * only competes with the first) and one intra-op thread per core for the kernels themselves.
+ * TensorFlow reads these variables once, when it starts: set your own before the first
+ * `useBackend('tensorflow')` (or `import '@tensorflow/tfjs-node'`) to override them.
+ */
+export function tensorflowThreadSettings(env: NodeJS.ProcessEnv = process.env): Record<string, string> {
+  const cores = typeof os.availableParallelism === 'function' ? os.availableParallelism() : os.cpus().length;
+  return {
+    TF_NUM_INTEROP_THREADS: env.TF_NUM_INTEROP_THREADS ?? '1',
+    TF_NUM_INTRAOP_THREADS: env.TF_NUM_INTRAOP_THREADS ?? String(Math.max(1, cores)),
+  };
+}
+
+/**
  * Loads and activates a backend, registering gradients on the way. Node only (it imports the
  * backend packages on demand); in a browser, import the backend yourself and call tf.setBackend.
  */
 export async function useBackend(name: BackendName = backendFromEnv()): Promise<BackendName> {
   if (name === 'tensorflow') {
+    Object.assign(process.env, tensorflowThreadSettings());
     try {
       // An optional peer: a variable specifier keeps the type check and bundlers from requiring it.
       await import(TFJS_NODE);

@@ -2,6 +2,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
 import { FeatureMaps } from './feature-maps';
 import { functionalGraph, GraphContainer, GraphNode, isNestedModel, nodesInExecutionOrder } from './graph';
+import { BatchStatistics, batchNormTraining } from './batch-norm-training';
 import { callPlain, callPlainMany, isBatchNorm, movingStatistics } from './layer-ops';
 
 /** The input of one BatchNormalization layer in one forward pass. */
@@ -29,6 +30,19 @@ export interface TapOutputs {
   readonly batchNorm: readonly BatchNormTap[];
   /** The requested layers' outputs by name: `features.get('layer3.2')`. */
   readonly features: FeatureMaps;
+}
+
+/** The batch statistics of one BatchNormalization layer in a training-mode pass. */
+export interface BatchNormUpdate {
+  readonly layer: string;
+  readonly statistics: BatchStatistics;
+}
+
+/** What a training-mode forward pass produced. */
+export interface TrainingOutputs {
+  readonly logits: tf.Tensor;
+  /** One entry per BatchNormalization layer, in model order; apply with {@link TappedNetwork.updateMovingStatistics}. */
+  readonly batchNorm: readonly BatchNormUpdate[];
 }
 
 interface LayerInfo {
@@ -149,11 +163,79 @@ export class TappedNetwork {
     });
     return { logits, batchNorm, features };
   }
+
+  /**
+   * One forward pass in training mode, differentiable with respect to the model's weights (use
+   * inside tf.variableGrads): BatchNormalization normalizes with the batch's statistics, which
+   * are returned, not applied (call {@link updateMovingStatistics} after the step). Conv2D, Dense,
+   * BatchNormalization, ReLU and Add run as plain ops with compact gradients; other layers run
+   * their own `call` with `training: true`.
+   */
+  trainingForward(images: tf.Tensor): TrainingOutputs {
+    this.assertInput(images);
+    const updates: BatchNormUpdate[] = [];
+    const visit: Visitor = {
+      training: true,
+      output: () => undefined,
+      call: (layer, inputs, name) => {
+        if (inputs.length === 1 && isBatchNorm(layer)) {
+          const { y, statistics } = trainingBatchNorm(layer, inputs[0]);
+          updates.push({ layer: name, statistics });
+          return y;
+        }
+        if (!TRAINABLE_PLAIN_LAYERS.has(layer.getClassName())) return undefined;
+        return inputs.length === 1 ? callPlain(layer, inputs[0]) : callPlainMany(layer, inputs);
+      },
+    };
+    const logits = tf.tidy(() => runGraph(this.graph, [images], '', visit)[0]);
+    return { logits, batchNorm: updates };
+  }
+
+  /**
+   * Folds a training pass's batch statistics into the BatchNormalization layers' moving
+   * statistics, PyTorch's way: moving = momentum * moving + (1 - momentum) * batch (the layer's
+   * Keras momentum), with the unbiased batch variance. Disposes the statistics.
+   */
+  updateMovingStatistics(updates: readonly BatchNormUpdate[]): void {
+    tf.tidy(() => {
+      for (const { layer, statistics } of updates) {
+        const bn = this.layer(layer) as tfl.layers.Layer & { momentum: number };
+        const { mean, variance } = movingStatistics(bn);
+        const keep = bn.momentum;
+        (mean as unknown as tf.Variable).assign(tf.add(tf.mul(mean, keep), tf.mul(statistics.mean, 1 - keep)));
+        (variance as unknown as tf.Variable).assign(tf.add(tf.mul(variance, keep), tf.mul(statistics.variance, 1 - keep)));
+      }
+    });
+    tf.dispose(updates.flatMap(({ statistics }) => [statistics.mean, statistics.variance]));
+  }
+}
+
+/** Layers whose plain ops (callPlain) are differentiable with respect to their weights too. */
+const TRAINABLE_PLAIN_LAYERS = new Set(['Conv2D', 'Dense', 'ReLU', 'Activation', 'Add', 'GlobalAveragePooling2D']);
+
+function trainingBatchNorm(layer: tfl.layers.Layer, x: tf.Tensor): { y: tf.Tensor; statistics: BatchStatistics } {
+  const bn = layer as tfl.layers.Layer & {
+    gamma?: { read(): tf.Tensor } | null;
+    beta?: { read(): tf.Tensor } | null;
+    epsilon: number;
+    axis: number;
+  };
+  if (bn.axis !== -1 && bn.axis !== x.rank - 1) {
+    throw new Error(`BatchNormalization layer '${layer.name}' normalizes axis ${bn.axis}; natinv trains channels-last models (axis -1).`);
+  }
+  const channels = x.shape[x.rank - 1];
+  const gamma = (bn.gamma?.read() ?? tf.ones([channels])) as tf.Tensor1D;
+  const beta = (bn.beta?.read() ?? tf.zeros([channels])) as tf.Tensor1D;
+  return batchNormTraining(x, gamma, beta, bn.epsilon);
 }
 
 interface Visitor {
   batchNorm?: (qualifiedName: string, input: tf.Tensor) => void;
   output: (qualifiedName: string, output: tf.Tensor) => void;
+  /** Runs layers in training mode (the fallback `call` gets `training: true`). Default false. */
+  training?: boolean;
+  /** Evaluates a layer before the plain ops are tried; undefined passes it on. */
+  call?: (layer: tfl.layers.Layer, inputs: tf.Tensor[], qualifiedName: string) => tf.Tensor | undefined;
 }
 
 function collectLayers(graph: GraphContainer, prefix: string, into: Map<string, LayerInfo>, batchNorms: string[]): void {
@@ -229,11 +311,16 @@ function runNode(planned: PlannedNode, inputs: tf.Tensor[], prefix: string, visi
     outputs = runGraph(planned.nested, inputs, `${name}/`, visit);
   } else {
     if (planned.batchNorm) visit.batchNorm?.(name, inputs[0]);
-    const plain = inputs.length === 1 ? callPlain(layer, inputs[0]) : callPlainMany(layer, inputs);
+    const plain =
+      visit.call != null
+        ? visit.call(layer, inputs, name)
+        : inputs.length === 1
+          ? callPlain(layer, inputs[0])
+          : callPlainMany(layer, inputs);
     if (plain != null) {
       outputs = [plain];
     } else {
-      const kwargs = { ...(node.callArgs ?? {}), training: false };
+      const kwargs = { ...(node.callArgs ?? {}), training: visit.training ?? false };
       const result = layer.call(inputs.length === 1 ? inputs[0] : inputs, kwargs);
       outputs = Array.isArray(result) ? result : [result];
     }
