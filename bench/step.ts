@@ -1,6 +1,8 @@
 /**
- * Seconds per synthesis step: natinv's DeepInversion and NaturalInversion steps next to the same
- * steps in PyTorch (bench/torch/step.py), measured side by side in one run; prints one JSON object.
+ * Seconds per step: natinv's DeepInversion and NaturalInversion synthesis steps and its KD and
+ * cross-entropy training steps next to the same steps in PyTorch (bench/torch/step.py,
+ * bench/torch/train_step.py), measured side by side in one run; prints one JSON object with the
+ * machine (CPU model and class, ISA flags, TensorFlow threads, oneDNN, load).
  *
  * A natinv step is one iteration of `synthesize` as the deepInversion / naturalInversion presets
  * configure it (CIFAR settings): render, augment, teacher forward with taps, weighted objective,
@@ -18,7 +20,8 @@
  *
  * Options: --backends (default tensorflow,cpu,wasm); --steps / --warmup for the tensorflow rows and
  * PyTorch (default 10 / 2); --repeat (default 2); --rows, e.g. resnet20:di:64,resnet34:ni:64
- * (default: DI and NI for resnet20 at batch 64 and 256 and resnet34 at 64); --slow-steps for cpu
+ * (default: DI and NI for resnet20 at batch 64 and 256 and resnet34 at 64, and resnet20:kd:128 and
+ * resnet20:ce:128, the training steps of runTrainingWorker); --slow-steps for cpu
  * and wasm (default 2, after one warm-up step); --slow-budget, the seconds a cpu/wasm row may take
  * (default 300): a row that runs past it, or that the s/step of a cheaper row predicts would, is
  * reported as too slow with the reason; --no-torch skips the baseline; --profile prints the
@@ -36,7 +39,7 @@ import { buildZooModel, ZOO } from '../src/models/architectures';
 import type { Teacher } from '../src/models/teacher';
 import { loadTeacher } from '../src/models/zoo';
 import { bnStatistics, crossEntropy, l2Prior, Objective, totalVariation, weighted } from '../src/objectives';
-import { BackendName, useBackend } from '../src/runtime/backend';
+import { BackendName, tensorflowThreadSettings, useBackend } from '../src/runtime/backend';
 import { oneToOneLabels } from '../src/sources/labels';
 import { naturalSource } from '../src/sources/natural';
 import { pixels } from '../src/sources/pixels';
@@ -444,6 +447,28 @@ function loadNow(): number[] {
   return os.loadavg().map((l) => Math.round(l * 100) / 100);
 }
 
+/** The instruction-set extensions that decide which kernels TensorFlow and PyTorch run. */
+function isaFlags(): Record<string, boolean> {
+  let flags = new Set<string>();
+  try {
+    const line = fs
+      .readFileSync('/proc/cpuinfo', 'utf8')
+      .split('\n')
+      .find((l) => l.startsWith('flags'));
+    flags = new Set((line ?? '').split(':')[1]?.trim().split(/\s+/) ?? []);
+  } catch {
+    // Not Linux: the flags stay unknown (all false).
+  }
+  return { avx2: flags.has('avx2'), fma: flags.has('fma'), avx512f: flags.has('avx512f'), amx: flags.has('amx_tile') };
+}
+
+/** Rows are compared only within one class: the CPU vendor and its widest vector extension. */
+function machineClass(): string {
+  const isa = isaFlags();
+  const vendor = /AMD/i.test(os.cpus()[0]?.model ?? '') ? 'AMD' : /Intel/i.test(os.cpus()[0]?.model ?? '') ? 'Intel' : os.arch();
+  return `${vendor} ${isa.amx ? 'AMX' : isa.avx512f ? 'AVX-512' : isa.avx2 ? 'AVX2' : 'no AVX2'}`;
+}
+
 function machine(): Record<string, unknown> {
   const cpus = os.cpus();
   let tfjsNode: string | undefined;
@@ -454,7 +479,13 @@ function machine(): Record<string, unknown> {
   }
   return {
     cpu: cpus[0]?.model,
+    machine_class: machineClass(),
+    isa: isaFlags(),
     cores: cpus.length,
+    // What natinv's useBackend gives TensorFlow (the environment's own values win), and oneDNN.
+    tensorflow_threads: tensorflowThreadSettings(),
+    onednn: process.env.TF_ENABLE_ONEDNN_OPTS === '0' ? 'off (TF_ENABLE_ONEDNN_OPTS=0)' : 'on (TensorFlow default on x86)',
+    load_avg_at_start: loadNow(),
     memory_gb: Math.round(os.totalmem() / 2 ** 30),
     os: `${os.type()} ${os.release()}`,
     node: process.version,
@@ -572,7 +603,7 @@ async function orchestrate(args: Args): Promise<void> {
     }
   }
   const report = {
-    benchmark: 'natinv synthesis step vs PyTorch',
+    benchmark: 'natinv synthesis and training steps vs PyTorch',
     started: startedAt,
     finished: new Date().toISOString(),
     command: `node ${path.relative(REPO, self)} ${process.argv.slice(2).join(' ')}`.trim(),
