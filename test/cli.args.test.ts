@@ -84,12 +84,12 @@ describe('progress display', () => {
     expect([formatDuration(4_400), formatDuration(65_000), formatDuration(7_380_000)]).toEqual(['4s', '1m05s', '2h03m']);
   });
 
-  function fakeRun(isTTY: boolean) {
+  function fakeRun(isTTY: boolean, onEstimate?: (reporter: Reporter) => void) {
     let out = '';
     let time = 0;
     const stream = { write: (t: string) => (out += t), isTTY, columns: 70 };
     const reporter = new Reporter({ stdout: stream, stderr: stream }, false);
-    const progress = new Progress(reporter, () => time);
+    const progress = new Progress(reporter, () => time, onEstimate && (() => onEstimate(reporter)));
     progress.begin({ batches: 1, batchSize: 4, steps: 20, runBatches: 1 });
     for (let step = 1; step <= 20; step++) {
       time += step === 1 ? 3000 : 1000;
@@ -116,6 +116,11 @@ describe('progress display', () => {
     // Too wide with the total loss: it goes first, the speed and ETA stay.
     expect(frames[frames.length - 1]).toBe('batch 1/1 step 20/20  ce 0.05 bn 0.5 tv 0.8  0.2 img/s  ETA 0s');
     expect(fitLine('a'.repeat(80), 'b'.repeat(70), '  ETA 5s', 40)).toBe(`${'b'.repeat(31)}…  ETA 5s`);
+  });
+
+  it('on a terminal, the time estimate starts a line of its own, not glued to the progress line', () => {
+    const out = fakeRun(true, (reporter) => reporter.note('estimated time: 20s'))();
+    expect(out).toMatch(/ETA \S+\nestimated time: 20s\n\r\x1b\[2Kbatch 1\/1 step 6\/20/);
   });
 
   it('elsewhere, prints a plain line at every tenth of the steps, with images/s and the ETA from steps after the first', () => {

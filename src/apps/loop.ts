@@ -10,6 +10,8 @@ import type { InputNormalization } from '../models/teacher';
 import { cosineWithWarmup, LearningRateSchedule, sgd } from '../optim';
 import { normalize } from '../synthesis/batch';
 import { BatchNormUpdate, tapNetwork } from '../taps';
+import { commit } from '../util/commits';
+import { yieldToEventLoop } from '../util/event-loop';
 import { deriveSeed, Random } from '../util/random';
 import { Checkpoint, saveCheckpoint } from './checkpoint';
 import {
@@ -247,6 +249,8 @@ export async function trainLoop<P extends tf.TensorContainer>(spec: LoopSpec<P>,
       let stepsInEpoch = 0;
       let learningRate = 0;
       for (let k = 0; k < spec.stepsPerEpoch && step < totalSteps; k++) {
+        // Lets a Ctrl-C handler run between steps, so an abort is seen after the current step.
+        await yieldToEventLoop();
         if (options.signal?.aborted) return { history, steps: step, aborted: true, testAccuracy };
         const batch = await spec.batch(epoch, k, random);
         // An abort may have come while the batch waited for images.
@@ -287,7 +291,7 @@ export async function trainLoop<P extends tf.TensorContainer>(spec: LoopSpec<P>,
       };
       history.push(report);
       if (options.checkpoint != null && ((epoch + 1) % checkpointEvery === 0 || last))
-        await saveCheckpoint(options.checkpoint, model, report);
+        await commit(() => saveCheckpoint(options.checkpoint as Checkpoint, model, report));
       await options.onEpoch?.(report);
     }
   } finally {

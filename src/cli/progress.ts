@@ -103,7 +103,11 @@ export class Progress {
     const settled = this.laterSteps.count >= 5 || (this.laterSteps.count >= 1 && this.laterSteps.ms >= ESTIMATE_AFTER_MS);
     if (!this.estimated && perStep !== undefined && (settled || last) && remaining !== undefined) {
       this.estimated = true;
-      this.onEstimate?.(remaining + (this.now() - this.batchStart), perStep);
+      if (this.onEstimate !== undefined) {
+        // The estimate is a note on a line of its own, not glued onto the progress line drawn in place.
+        this.clearLine();
+        this.onEstimate(remaining + (this.now() - this.batchStart), perStep);
+      }
     }
     const head = `batch ${report.batch + 1}/${plan.runBatches} step ${report.step}/${report.steps}`;
     const speed = imagesPerSecond === undefined ? '' : `  ${formatNumber(imagesPerSecond)} img/s`;

@@ -19,6 +19,7 @@ import {
   isTempFileName,
   parseBatchTempFileName,
 } from './format';
+import { commit } from '../util/commits';
 import { finishedBatches, listBatchFiles, readManifest } from './reader';
 import { Shard, WHOLE_RUN, ownsBatch, validateShard } from './shard';
 import { writeBatch, writeManifest } from './writer';
@@ -277,13 +278,16 @@ export async function synthesizeToFolder(options: SynthesizeToFolderOptions): Pr
         );
       }
       checkBatchShape(manifest, batch);
-      await writeBatch(folder, batch, { classNames: options.classNames, png: options.png, grid: options.grid });
-      pending.delete(batch.index);
-      unusable.delete(batch.index);
-      summary.written.push(batch.index);
-      manifest.batchSize ??= batch.shape[0];
-      manifest.imageShape ??= [batch.shape[1], batch.shape[2], batch.shape[3]];
-      await commitManifest();
+      // A commit: the CLI's second Ctrl-C waits for it rather than lose a finished batch.
+      await commit(async () => {
+        await writeBatch(folder, batch, { classNames: options.classNames, png: options.png, grid: options.grid });
+        pending.delete(batch.index);
+        unusable.delete(batch.index);
+        summary.written.push(batch.index);
+        manifest.batchSize ??= batch.shape[0];
+        manifest.imageShape ??= [batch.shape[1], batch.shape[2], batch.shape[3]];
+        await commitManifest();
+      });
       options.onBatch?.(batch, { done: skipped.length + summary.written.length, total: owned.length });
       if (aborted()) break;
     }

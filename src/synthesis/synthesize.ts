@@ -7,6 +7,7 @@ import { mergeRequirements } from '../objectives';
 import { adam, AdamOptions, constantRate, LearningRateSchedule, Optimizer } from '../optim';
 import type { ImageSource, RenderContext } from '../sources/types';
 import { tapNetwork, TappedNetwork, withoutGradient } from '../taps';
+import { yieldToEventLoop } from '../util/event-loop';
 import { deriveSeed, Random } from '../util/random';
 
 /** One step's numbers, for progress reporting. */
@@ -50,7 +51,11 @@ export interface SynthesisOptions {
   readonly afterStep?: (source: ImageSource) => void;
   /** Called after every step with its numbers. Awaited. */
   readonly onStep?: (report: StepReport) => void | Promise<void>;
-  /** Stops the loop after the current step; the result then has `aborted: true`. */
+  /**
+   * Stops the loop after the current step; the result then has `aborted: true`. The loop yields to
+   * the event loop before every step, so a signal aborted by a timer or a process signal handler
+   * is seen within one step.
+   */
   readonly signal?: AbortSignal;
 }
 
@@ -165,6 +170,8 @@ export async function synthesize(options: SynthesisOptions): Promise<SynthesisRe
   const started = Date.now();
   try {
     for (step = 1; step <= steps; step++) {
+      // Lets a Ctrl-C handler (or any timer) run between steps, so an abort is seen after this step.
+      await yieldToEventLoop();
       if (options.signal?.aborted) {
         step -= 1;
         break;
