@@ -9,7 +9,11 @@ export const BACKEND_NAMES: readonly BackendName[] = ['cpu', 'wasm', 'tensorflow
 /** Environment variable that picks the backend for tests, examples, benchmarks and the CLI. */
 export const BACKEND_ENV = 'NATINV_BACKEND';
 
-const TFJS_NODE: string = '@tensorflow/tfjs-node';
+/**
+ * The packages of the tensorflow backend, in the order tried: tfjs-node-gpu is installed only where
+ * CUDA is (natinv's GPU image), so where it is present it is the one wanted.
+ */
+const TFJS_NODE_PACKAGES: readonly string[] = ['@tensorflow/tfjs-node-gpu', '@tensorflow/tfjs-node'];
 
 /**
  * Ops natinv differentiates through. tfjs-core's CommonJS bundle registers no gradients; the
@@ -38,6 +42,28 @@ export function backendFromEnv(env: NodeJS.ProcessEnv = process.env): BackendNam
   return value as BackendName;
 }
 
+/** Imports tfjs-node-gpu, else tfjs-node; throws with the fix when neither is installed or loads. */
+async function importTfjsNode(): Promise<void> {
+  let cause: unknown;
+  for (const specifier of TFJS_NODE_PACKAGES) {
+    try {
+      // Optional peers: a variable specifier keeps the type check and bundlers from requiring them.
+      await import(specifier);
+      return;
+    } catch (error) {
+      cause = error;
+      // Installed but broken (a missing native library): that is the error to show.
+      const code = (error as NodeJS.ErrnoException).code;
+      const notInstalled = (code === 'MODULE_NOT_FOUND' || code === 'ERR_MODULE_NOT_FOUND') && String(error).includes(specifier);
+      if (!notInstalled) break;
+    }
+  }
+  throw new Error(
+    `the tensorflow backend needs @tensorflow/tfjs-node (or @tensorflow/tfjs-node-gpu), which did not load (${(cause as Error).message}). ` +
+      `Install it (in this repository: bash ../shared/tools/install-tfjs-node.sh) or use NATINV_BACKEND=cpu.`,
+  );
+}
+
 /**
  * TensorFlow's thread pools as natinv sets them before tfjs-node loads, unless the environment
  * already names them: one inter-op thread (eager ops run one after another, so a second pool
@@ -60,15 +86,7 @@ export function tensorflowThreadSettings(env: NodeJS.ProcessEnv = process.env): 
 export async function useBackend(name: BackendName = backendFromEnv()): Promise<BackendName> {
   if (name === 'tensorflow') {
     Object.assign(process.env, tensorflowThreadSettings());
-    try {
-      // An optional peer: a variable specifier keeps the type check and bundlers from requiring it.
-      await import(TFJS_NODE);
-    } catch (cause) {
-      throw new Error(
-        `the tensorflow backend needs @tensorflow/tfjs-node, which did not load (${(cause as Error).message}). ` +
-          `Install it (in this repository: bash ../shared/tools/install-tfjs-node.sh) or use NATINV_BACKEND=cpu.`,
-      );
-    }
+    await importTfjsNode();
   } else {
     // The umbrella package registers every gradient and the cpu backend.
     await import('@tensorflow/tfjs');
