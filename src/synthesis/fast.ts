@@ -3,7 +3,12 @@ import { Augmentation, compose, flip, jitter } from '../augment';
 import type { Teacher } from '../models/teacher';
 import { adversarial, BatchNormHistory, bnStatistics, crossEntropy, l2Prior, Objective, totalVariation, weighted } from '../objectives';
 import { adam, AdamOptimizer, Optimizer, sgd } from '../optim';
-import { conditionalGenerator, ConditionalGenerator, ResolvedGeneratorOptions } from '../sources/conditional-generator';
+import {
+  conditionalGenerator,
+  ConditionalGenerator,
+  ResolvedGeneratorOptions,
+  resolveGeneratorOptions,
+} from '../sources/conditional-generator';
 import { featureSpecsFromModel } from '../sources/feature-specs';
 import { featureTransferPyramid, FeatureTransferPyramid } from '../sources/feature-transfer-pyramid';
 import { GENERATOR_SOURCE_LEARNING_RATES, generatorSource, GeneratorSourceLearningRates } from '../sources/generator-source';
@@ -143,18 +148,14 @@ export function resolveFastSettings(teacher: Teacher, options: FastInversionOpti
   if (pyramid && featureTaps.length === 0) {
     throw new Error(`fastInversion: pyramid needs feature taps, and teacher ${teacher.name} lists none; pass featureTaps (deepest first).`);
   }
-  // Built once to validate and resolve (the shared generator's own seed is the run's).
-  const generatorOptions = {
+  const generator = resolveGeneratorOptions({
     numClasses: teacher.numClasses,
     outputSize: size,
     outputChannels: channels,
     latentSize: options.generator?.latentSize ?? 256,
     baseWidth: options.generator?.baseWidth ?? 128,
     seed: deriveSeed(seed, 'shared-generator'),
-  };
-  const probe = conditionalGenerator(generatorOptions);
-  const generator = probe.options;
-  probe.dispose();
+  });
   return {
     batchSize,
     seed,
@@ -228,7 +229,7 @@ export function fastSynthesizer(teacher: Teacher, options: FastInversionOptions 
     if (disposed) throw new Error('fastSynthesizer: this synthesizer was disposed; build a new one.');
   }
 
-  const objectiveFor = (index: number, withStudent: boolean): Objective => {
+  const objectiveFor = (withStudent: boolean): Objective => {
     const { weights } = settings;
     const bnHistory: BatchNormHistory | undefined =
       history == null || settings.bnMomentum === 0 ? undefined : { momentum: settings.bnMomentum, ...history };
@@ -289,7 +290,7 @@ export function fastSynthesizer(teacher: Teacher, options: FastInversionOptions 
       result = await synthesize({
         teacher,
         source,
-        objective: objectiveFor(index, withStudent),
+        objective: objectiveFor(withStudent),
         steps: settings.innerSteps,
         targets: labels,
         augmentation,
