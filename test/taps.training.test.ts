@@ -24,8 +24,8 @@ describe.each([
   ['a conv / BatchNorm / ReLU / dense classifier', () => tinyTeacher({ seed: 3 }).model, [6, 8, 8, 3]],
   [
     'a CIFAR ResNet-20 (option-A shortcuts, residual adds)',
-    () => buildZooModel('resnet20', { inputShape: [4, 4, 3], seed: 2 }),
-    [2, 4, 4, 3],
+    () => buildZooModel('resnet20', { inputShape: [8, 8, 3], seed: 2 }),
+    [2, 8, 8, 3],
   ],
 ] as const)('trainingForward of %s', (_, build, shape) => {
   it('gives the logits and weight gradients of the model in training mode', () => {
