@@ -4,3 +4,4 @@ export * from './trainer';
 export * from './methods';
 export * from './synthesizer';
 export * from './fast';
+export * from './per-batch-synthesizers';

@@ -48,7 +48,20 @@ interface CommonMethodOptions extends TrainerOptions {
   readonly competition?: CompetitionOptions;
 }
 
-function objectiveFor(weights: InversionWeights, options: CommonMethodOptions, firstBnMultiplier = 1): Objective {
+/** The competition term's settings, without the student (which a per-batch synthesizer gets per call). */
+export interface CompetitionTermOptions {
+  /** Weight of the competition term. Default 0.2 (the paper). */
+  readonly weight?: number;
+  /** Temperature of the Jensen-Shannon term. Default 3. */
+  readonly temperature?: number;
+}
+
+function objectiveFor(
+  weights: InversionWeights,
+  options: Pick<CommonMethodOptions, 'extraTerms'>,
+  competitionTerm: CompetitionTermOptions | undefined,
+  firstBnMultiplier = 1,
+): Objective {
   const terms: Array<readonly [number, Objective]> = [
     [weights.ce, crossEntropy()],
     [weights.bn, bnStatistics({ firstLayerMultiplier: firstBnMultiplier })],
@@ -56,8 +69,8 @@ function objectiveFor(weights: InversionWeights, options: CommonMethodOptions, f
     [weights.l2, l2Prior('batch')],
     ...(options.extraTerms ?? []),
   ];
-  if (options.competition != null) {
-    terms.push([options.competition.weight ?? 0.2, competition({ temperature: options.competition.temperature ?? 3 })]);
+  if (competitionTerm != null) {
+    terms.push([competitionTerm.weight ?? 0.2, competition({ temperature: competitionTerm.temperature ?? 3 })]);
   }
   return weighted(terms);
 }
@@ -125,31 +138,54 @@ function clipToValidRange(teacher: Teacher): (source: ImageSource) => void {
  * priors. With `competition`, Adaptive DeepInversion. Yields each finished batch.
  */
 export function deepInversion(teacher: Teacher, options: DeepInversionOptions = {}): AsyncGenerator<SynthesizedBatch> {
+  if (options.competition != null) checkSequential('adaptiveDeepInversion', options);
+  const { method, steps, batchSize, plan } = deepInversionPlan(teacher, options, options.competition);
+  const batches = runBatches(teacher, method, { ...options, steps, batchSize }, (index, labels) =>
+    plan(index, labels, options.competition?.student),
+  );
+  return withStudentRounds(batches, options.competition);
+}
+
+/**
+ * What a method contributes to every batch, resolved once: its name, steps, batch size and the
+ * per-batch plan (source + loop settings), given the student the batch competes against.
+ */
+export interface MethodPlan {
+  readonly method: string;
+  readonly steps: number;
+  readonly batchSize: number;
+  readonly plan: (index: number, labels: Int32Array, student: tfl.LayersModel | undefined) => BatchPlan;
+}
+
+/** DeepInversion's per-batch plan; with `competitionTerm`, ADI's objective. */
+export function deepInversionPlan(
+  teacher: Teacher,
+  options: Omit<DeepInversionOptions, 'competition'>,
+  competitionTerm: CompetitionTermOptions | undefined,
+): MethodPlan {
   const imagenet = options.setting === 'imagenet';
   if (options.setting != null && options.setting !== 'cifar' && !imagenet) {
     throw new Error(`deepInversion: setting must be 'cifar' or 'imagenet', got '${options.setting}'.`);
   }
-  if (options.competition != null) checkSequential('adaptiveDeepInversion', options);
   const weights = { ...(imagenet ? DI_IMAGENET_WEIGHTS : DI_CIFAR_WEIGHTS), ...options.weights };
-  const objective = objectiveFor(weights, options, options.firstBnMultiplier ?? (imagenet ? 10 : 1));
+  const objective = objectiveFor(weights, options, competitionTerm, options.firstBnMultiplier ?? (imagenet ? 10 : 1));
   const augmentation = options.augmentation ?? (imagenet ? compose(jitter({ maxShift: 30 }), flip()) : jitter({ maxShift: 2 }));
   const learningRate = options.learningRate ?? (imagenet ? 0.25 : 0.05);
   const batchSize = options.batchSize ?? 256;
   const seed = options.seed ?? 0;
-  const method = options.competition == null ? 'deepInversion' : 'adaptiveDeepInversion';
-  const plan = (index: number): BatchPlan => ({
+  const method = competitionTerm == null ? 'deepInversion' : 'adaptiveDeepInversion';
+  const plan = (index: number, _labels: Int32Array, student: tfl.LayersModel | undefined): BatchPlan => ({
     source: pixels({ batchSize, imageShape: [...teacher.inputShape], seed: deriveSeed(seed, 'source', index), learningRate }),
     synthesis: {
       objective,
       augmentation,
-      student: options.competition?.student,
+      student,
       adam: imagenet ? { beta1: 0.5, beta2: 0.9 } : undefined,
       schedule: imagenet ? (rate) => cosineWithWarmup(rate, { warmupSteps: 100 }) : undefined,
       afterStep: imagenet ? clipToValidRange(teacher) : undefined,
     },
   });
-  const batches = runBatches(teacher, method, { ...options, steps: options.steps ?? 2000, batchSize }, plan);
-  return withStudentRounds(batches, options.competition);
+  return { method, steps: options.steps ?? 2000, batchSize, plan };
 }
 
 /** Adaptive DeepInversion: DeepInversion plus the competition term against a learning student. */
@@ -180,14 +216,27 @@ export interface NaturalInversionOptions extends CommonMethodOptions {
  */
 export function naturalInversion(teacher: Teacher, options: NaturalInversionOptions = {}): AsyncGenerator<SynthesizedBatch> {
   if (options.competition != null) checkSequential('naturalInversion with competition', options);
+  const { method, steps, batchSize, plan } = naturalInversionPlan(teacher, options, options.competition);
+  const batches = runBatches(teacher, method, { ...options, steps, batchSize }, (index, labels) =>
+    plan(index, labels, options.competition?.student),
+  );
+  return withStudentRounds(batches, options.competition);
+}
+
+/** NaturalInversion's per-batch plan; with `competitionTerm`, NI + ADI's objective. */
+export function naturalInversionPlan(
+  teacher: Teacher,
+  options: Omit<NaturalInversionOptions, 'competition'>,
+  competitionTerm: CompetitionTermOptions | undefined,
+): MethodPlan {
   const manyClasses = teacher.numClasses >= 100;
   const weights = { ce: 1, bn: manyClasses ? 3 : 10, tv: 6e-3, l2: 1.5e-5, ...options.weights };
-  const objective = objectiveFor(weights, options);
+  const objective = objectiveFor(weights, options, competitionTerm);
   const augmentation = options.augmentation ?? compose(jitter({ maxShift: 2 }), flip());
   const batchSize = options.batchSize ?? 256;
   const seed = options.seed ?? 0;
-  const method = options.competition == null ? 'naturalInversion' : 'naturalInversion+competition';
-  const plan = (index: number, labels: Int32Array): BatchPlan => ({
+  const method = competitionTerm == null ? 'naturalInversion' : 'naturalInversion+competition';
+  const plan = (index: number, labels: Int32Array, student: tfl.LayersModel | undefined): BatchPlan => ({
     source: naturalSource({
       teacher,
       batchSize,
@@ -197,9 +246,7 @@ export function naturalInversion(teacher: Teacher, options: NaturalInversionOpti
       featureTaps: options.featureTaps,
       learningRates: options.learningRates,
     }),
-    synthesis: { objective, augmentation, student: options.competition?.student },
+    synthesis: { objective, augmentation, student },
   });
-  const steps = options.steps ?? (manyClasses ? 4000 : 2000);
-  const batches = runBatches(teacher, method, { ...options, steps, batchSize }, plan);
-  return withStudentRounds(batches, options.competition);
+  return { method, steps: options.steps ?? (manyClasses ? 4000 : 2000), batchSize, plan };
 }
