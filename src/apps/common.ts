@@ -112,3 +112,22 @@ export function assertSeparateModels(a: tfl.LayersModel, aName: string, b: tfl.L
     throw new Error(`${what}: the ${aName} and the ${bName} share the weight '${shared.name}'; build the ${aName} as a separate model.`);
   }
 }
+
+/** Throws unless the student takes the teacher's images and gives its classes; returns the shared input shape. */
+export function checkStudentFitsTeacher(student: tfl.LayersModel, teacher: tfl.LayersModel, what: string): [number, number, number] {
+  const shape = modelInputShape(student, `${what}: student`);
+  const teacherShape = modelInputShape(teacher, `${what}: teacher`);
+  if (shape.some((d, i) => d !== teacherShape[i])) {
+    throw new Error(
+      `${what}: the student takes ${shape.join('x')} images but the teacher ${teacherShape.join('x')}; they must see the same images.`,
+    );
+  }
+  const classes = modelClasses(student, `${what}: student`);
+  const teacherClasses = modelClasses(teacher, `${what}: teacher`);
+  if (classes !== teacherClasses) {
+    throw new Error(
+      `${what}: the student has ${classes} outputs but the teacher ${teacherClasses}; give the student the teacher's classes.`,
+    );
+  }
+  return shape;
+}

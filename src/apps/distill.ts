@@ -9,9 +9,8 @@ import { deriveSeed } from '../util/random';
 import {
   assertSeparateModels,
   checkPositiveNumber,
+  checkStudentFitsTeacher,
   isTeacher,
-  modelClasses,
-  modelInputShape,
   modelOfClassifier,
   resolveNormalization,
 } from './common';
@@ -95,19 +94,7 @@ export async function distill(options: DistillOptions): Promise<TrainingResult> 
   const student = modelOfClassifier(options.student, `${what}: options.student`);
   assertSeparateModels(student, 'student', teacher.model, 'teacher', what);
   const temperature = checkPositiveNumber(options.temperature ?? 20, `${what}: temperature`);
-  const shape = modelInputShape(student, `${what}: student`);
-  const teacherShape = modelInputShape(teacher.model, `${what}: teacher`);
-  if (shape.some((d, i) => d !== teacherShape[i])) {
-    throw new Error(
-      `${what}: the student takes ${shape.join('x')} images but the teacher ${teacherShape.join('x')}; they must see the same images.`,
-    );
-  }
-  const classes = modelClasses(student, `${what}: student`);
-  const teacherClasses = modelClasses(teacher.model, `${what}: teacher`);
-  if (classes !== teacherClasses)
-    throw new Error(
-      `${what}: the student has ${classes} outputs but the teacher ${teacherClasses}; give the student the teacher's classes.`,
-    );
+  const shape = checkStudentFitsTeacher(student, teacher.model, what);
   const { images } = options;
   const pool = isArriving(images) ? undefined : ImagePool.from(images, `${what}: images`, shape);
   // Arriving images: epochs and the schedule are those of the complete pool.

@@ -18,3 +18,14 @@ export type { Checkpoint, CheckpointCallback } from './checkpoint';
 export { checkpointFileName } from './checkpoint';
 export type { HostImages, TrainingImages, LabelledSet, CropFlipOptions } from './images';
 export type { Classifier } from './common';
+export { dataFreeDistill } from './data-free-distill';
+export type {
+  DataFreeDistillOptions,
+  DataFreeDistillProgress,
+  DataFreeDistillResult,
+  DataFreeDistillSnapshot,
+  Evaluation,
+  RoundReport,
+} from './data-free-distill';
+export { CHECKPOINT_FILE, POOL_DIR, loadDataFreeCheckpoint, saveDataFreeCheckpoint } from './data-free-folder';
+export type { LoadedCheckpoint } from './data-free-folder';

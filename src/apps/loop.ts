@@ -301,8 +301,8 @@ export async function trainLoop<P extends tf.TensorContainer>(spec: LoopSpec<P>,
 }
 
 /** One optimizer step; returns the loss and its terms measured before the update. */
-function runStep<P extends tf.TensorContainer>(
-  spec: LoopSpec<P>,
+export function runStep<P extends tf.TensorContainer>(
+  spec: Pick<LoopSpec<P>, 'model' | 'normalization' | 'prepare' | 'loss'>,
   batch: HostBatch,
   [h, w, c]: [number, number, number],
   variables: tf.Variable[],

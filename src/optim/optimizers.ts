@@ -99,8 +99,24 @@ export interface SgdOptions {
   readonly nesterov?: boolean;
 }
 
+/** What an SGD optimizer carries between steps: its momentum buffers (copies the caller owns). */
+export interface SgdState {
+  /** False until the first step (PyTorch starts the buffer from the first gradient). */
+  readonly started: boolean;
+  /** One buffer per variable, in variable order; empty without momentum. */
+  readonly buffers: readonly tf.Tensor[];
+}
+
+/** SGD whose momentum can be saved and restored, so a resumed run continues exactly. */
+export interface SgdOptimizer extends Optimizer {
+  /** A copy of the momentum buffers. */
+  saveState(): SgdState;
+  /** Replaces the momentum buffers with saved ones (copied). */
+  restoreState(state: SgdState): void;
+}
+
 /** SGD with momentum and (coupled) weight decay, PyTorch semantics (dampening 0). */
-export function sgd(variables: readonly tf.Variable[], options: SgdOptions = {}): Optimizer {
+export function sgd(variables: readonly tf.Variable[], options: SgdOptions = {}): SgdOptimizer {
   const momentum = options.momentum ?? 0;
   const weightDecay = options.weightDecay ?? 0;
   const nesterov = options.nesterov ?? false;
@@ -122,6 +138,24 @@ export function sgd(variables: readonly tf.Variable[], options: SgdOptions = {})
         });
       });
       started = true;
+    },
+    saveState() {
+      return { started, buffers: buffers.map((b) => tf.clone(b)) };
+    },
+    restoreState(state) {
+      if (state.buffers.length !== buffers.length) {
+        throw new Error(
+          `sgd: saved state has ${state.buffers.length} momentum buffers for ${buffers.length}; restore the state of an optimizer over the same variables with the same momentum.`,
+        );
+      }
+      buffers.forEach((b, i) => {
+        const shape = state.buffers[i].shape;
+        if (shape.length !== b.shape.length || shape.some((d, k) => d !== b.shape[k])) {
+          throw new Error(`sgd: saved momentum [${shape}] does not fit variable ${variables[i].name} [${b.shape}].`);
+        }
+      });
+      buffers.forEach((b, i) => b.assign(state.buffers[i]));
+      started = state.started;
     },
     dispose() {
       tf.dispose(buffers);

@@ -208,7 +208,7 @@ export function fastSynthesizer(teacher: Teacher, options: FastInversionOptions 
       const features = featureSpecsFromModel(teacher.model, settings.featureTaps);
       ftp = featureTransferPyramid({ features, imageChannels: teacher.inputShape[2], seed: deriveSeed(settings.seed, 'shared-ftp') });
     }
-    metaOptimizer = settings.metaOptimizer === 'adam' ? adam(sharedVariables(), INNER_ADAM) : sgd(sharedVariables());
+    metaOptimizer = settings.metaOptimizer === 'adam' ? adam(sharedVariables(), INNER_ADAM) : (sgd(sharedVariables()) as Optimizer); // no momentum: nothing to save
   } catch (error) {
     generator.dispose();
     ftp?.dispose();
