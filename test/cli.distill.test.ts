@@ -408,9 +408,9 @@ describe('bad distill and prune command lines exit 2 with one line and no stack 
   const p = ['prune', '--teacher', 't8'];
   const cases: Array<[string, string[], RegExp]> = [
     [
-      'distill without --data',
-      ['distill'],
-      /^natinv distill: --data DIR is required \(a dataset folder written by natinv synthesize: the images to distill on\)\.$/,
+      'a data-free option with --data',
+      [...d, '--data', 'd8', '--minutes', '5'],
+      /^natinv distill: --minutes applies to data-free distillation \(without --data\); with --data the images are given\.$/,
     ],
     ['distill of a missing folder', [...d, '--data', 'nope'], /^natinv distill: --data \S+nope does not exist\.$/],
     [

@@ -78,7 +78,7 @@ export interface DataFreeDistillOptions {
   readonly onRound?: (report: RoundReport) => void | Promise<void>;
   /** Called after every synthesis step (awaited); keep it cheap. */
   readonly onSynthesisStep?: SynthesizeBatchOptions['onStep'];
-  /** Stops after the current synthesis step (dropping the unfinished batch) or at the end of the current round's KD steps. */
+  /** Stops after the current synthesis step (dropping the unfinished batch) or KD step. */
   readonly signal?: AbortSignal;
   /** Receives a snapshot to persist (awaited; its tensors are disposed after): every `checkpointEveryMs`, after the last round and when stopped. */
   readonly checkpoint?: (snapshot: DataFreeDistillSnapshot) => void | Promise<void>;
@@ -135,6 +135,8 @@ export interface DataFreeDistillProgress {
   readonly version: 1;
   /** Rounds finished. */
   readonly round: number;
+  /** KD steps already taken in the next round (stopped mid-round; its batch is in the pool). */
+  readonly stepInRound: number;
   /** Planned rounds; null while a time budget is still being measured. */
   readonly plannedRounds: number | null;
   readonly kdSteps: number;
@@ -242,6 +244,8 @@ function boundPool(pool: SynthesizedBatch[], limit: number): void {
 /** The state of a run, mutable as rounds finish. */
 interface RunState {
   round: number;
+  /** KD steps done in round `round` (its batch is then in the pool already). */
+  stepInRound: number;
   plannedRounds: number | undefined;
   kdSteps: number;
   imagesSynthesized: number;
@@ -255,6 +259,7 @@ interface RunState {
 function initialState(options: DataFreeDistillOptions): RunState {
   return {
     round: 0,
+    stepInRound: 0,
     plannedRounds: options.rounds,
     kdSteps: 0,
     imagesSynthesized: 0,
@@ -313,6 +318,7 @@ function restore(
   synthesizer.restoreState({ tensors: synthesizerTensors, json: json.synthesizer });
   return {
     round: json.round,
+    stepInRound: json.stepInRound,
     plannedRounds: json.plannedRounds ?? options.rounds,
     kdSteps: json.kdSteps,
     imagesSynthesized: json.imagesSynthesized,
@@ -342,6 +348,7 @@ function snapshotOf(
       format: 'natinv-kd-loop',
       version: 1,
       round: state.round,
+      stepInRound: state.stepInRound,
       plannedRounds: state.plannedRounds ?? null,
       kdSteps: state.kdSteps,
       imagesSynthesized: state.imagesSynthesized,
@@ -443,27 +450,36 @@ export async function dataFreeDistill(options: DataFreeDistillOptions): Promise<
         await save();
         return result(true);
       }
-      const started = clock();
-      const batch = await synthesizer.synthesizeBatch(state.round, {
-        student: options.synthesizeAgainstStudent === false ? undefined : student,
-        signal: options.signal,
-        onStep: options.onSynthesisStep,
-      });
-      if (batch == null) {
-        // Stopped mid-batch: the unfinished batch is dropped, the round starts over on resume.
-        await save();
-        return result(true);
+      if (state.stepInRound === 0) {
+        const started = clock();
+        const batch = await synthesizer.synthesizeBatch(state.round, {
+          student: options.synthesizeAgainstStudent === false ? undefined : student,
+          signal: options.signal,
+          onStep: options.onSynthesisStep,
+        });
+        if (batch == null) {
+          // Stopped mid-batch: the unfinished batch is dropped, the round starts over on resume.
+          await save();
+          return result(true);
+        }
+        const spent = clock() - started;
+        state.synthesisMs += spent;
+        state.elapsedMs += spent;
+        state.imagesSynthesized += batch.shape[0];
+        state.pool.push(batch);
+        boundPool(state.pool, settings.poolLimit);
       }
-      const synthesized = clock();
-      state.pool.push(batch);
-      boundPool(state.pool, settings.poolLimit);
       const pool = ImagePool.from(state.pool, `${WHAT}: pool`, shape);
-      const random = new Random(deriveSeed(settings.seed, WHAT, 'round', state.round));
       const totalSteps = state.plannedRounds === undefined ? undefined : state.plannedRounds * settings.kdSteps;
       const schedule = totalSteps === undefined ? () => settings.learningRate : cosineRate(settings.learningRate);
       let lossSum = 0;
+      let lossCount = 0;
       let learningRate = settings.learningRate;
-      for (let k = 0; k < settings.kdSteps; k++) {
+      const distillStarted = clock();
+      for (; state.stepInRound < settings.kdSteps; state.stepInRound++) {
+        if (options.signal?.aborted) break;
+        // Each step draws from (seed, round, step) alone, so a run stopped mid-round resumes exactly.
+        const random = new Random(deriveSeed(settings.seed, WHAT, 'round', state.round, 'step', state.stepInRound));
         const indices = new Int32Array(settings.batchSize);
         for (let i = 0; i < indices.length; i++) indices[i] = random.int(0, pool.count - 1);
         const { images01 } = pool.gather(indices);
@@ -476,13 +492,17 @@ export async function dataFreeDistill(options: DataFreeDistillOptions): Promise<
         state.kdSteps += 1;
         if (!Number.isFinite(loss)) throw new TrainingDivergenceError(WHAT, state.kdSteps, { loss, ...terms });
         lossSum += loss;
+        lossCount += 1;
       }
-      const distilled = clock();
+      const distilling = clock() - distillStarted;
+      state.kdMs += distilling;
+      state.elapsedMs += distilling;
+      if (state.stepInRound < settings.kdSteps) {
+        await save();
+        return result(true);
+      }
+      state.stepInRound = 0;
       state.round += 1;
-      state.imagesSynthesized += batch.shape[0];
-      state.synthesisMs += synthesized - started;
-      state.kdMs += distilled - synthesized;
-      state.elapsedMs += distilled - started;
       if (state.plannedRounds === undefined && state.round >= settings.planAfterRounds) {
         const perRound = state.elapsedMs / state.round;
         state.plannedRounds = Math.max(state.round, Math.floor((options.budgetMs as number) / Math.max(perRound, 1e-9)));
@@ -509,9 +529,9 @@ export async function dataFreeDistill(options: DataFreeDistillOptions): Promise<
         poolSize,
         imagesSynthesized: state.imagesSynthesized,
         kdSteps: state.kdSteps,
-        kdLoss: lossSum / settings.kdSteps,
+        kdLoss: lossCount === 0 ? NaN : lossSum / lossCount,
         learningRate,
-        synthesisLoss: batch.loss,
+        synthesisLoss: state.pool[state.pool.length - 1].loss,
         ...(testAccuracy === undefined ? {} : { testAccuracy }),
         ...(lastAccuracy() === undefined ? {} : { lastTestAccuracy: lastAccuracy() }),
         elapsedMs: state.elapsedMs,

@@ -9,5 +9,7 @@ export type { CifarLayout, CifarOptions, CifarSet } from './cifar';
 export { encodePng, decodePng, crc32 } from './png';
 export type { DecodedPng } from './png';
 export { toUint8Rgb, imageGrid } from './grid';
+export { lineChartPng } from './chart';
+export type { ChartSeries, LineChartOptions } from './chart';
 export type { ToUint8RgbOptions, ImageGridOptions, Rgb, RgbImage } from './grid';
 export { readSafetensorsFile, writeSafetensorsFile, readCifarFile, writeFileAtomic } from './files';

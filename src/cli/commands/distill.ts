@@ -12,6 +12,7 @@ import { buildZooModel, ZOO, ZOO_ARCHITECTURES, ZooArchitecture } from '../../mo
 import type { InputNormalization, Teacher } from '../../models/teacher';
 import { deriveSeed } from '../../util/random';
 import { CommandSpec, Options, ParsedArgs, UsageError } from '../args';
+import { distillLoopCommand, LOOP_OPTIONS } from './distill-loop';
 import { BACKEND_OPTION, chooseBackend } from '../backend';
 import { CliIo, EXIT, formatDuration, formatNumber, plural, Reporter } from '../io';
 import { checkFollowOptions, FOLLOW_OPTIONS, followFolder, followTrainingData, reportPoolGrowth } from '../follow';
@@ -50,7 +51,7 @@ const TEMPERATURE = 20;
 
 export const DISTILL: CommandSpec = {
   name: 'distill',
-  summary: 'Distill a teacher into a student (a fresh zoo network or a model folder) on synthesized images.',
+  summary: 'Distill a teacher into a student (a fresh zoo network or a model folder), data-free or on synthesized images.',
   description: [
     'Trains the student to match the teacher on a dataset folder written by natinv synthesize: KL(teacher/T || ' +
       'student/T) x T^2, SGD with momentum and weight decay, a cosine learning rate, random crop + flip. The teacher ' +
@@ -60,6 +61,12 @@ export const DISTILL: CommandSpec = {
       `settings and every epoch's numbers; ${CHECKPOINTS_DIR}/epoch-NNNN.safetensors are written as it goes.`,
     "With --test, the student's top-1 accuracy on a CIFAR file is measured after every epoch (and the teacher's " +
       'once, for reference). Ctrl-C stops after the current step and saves the student as trained so far (exit code 130).',
+    'Without --data, distill needs no images at all: each round synthesizes a batch with --method against the current ' +
+      'student, adds it to a pool (saved as a dataset folder in <out>/pool), then takes --kd-steps KD steps on minibatches ' +
+      'drawn from the whole pool, with a cosine learning rate over the planned rounds (weight decay 5e-4 by default), for ' +
+      "--minutes (the round count is fixed from the first rounds' speed) or --rounds. A checkpoint is written every 5 " +
+      'minutes and at Ctrl-C; rerunning the same command continues it and ends with the same student as an uninterrupted ' +
+      'run. training.json holds the accuracy over time and accuracy.png charts it.',
     'Training needs the tensorflow backend (fast; @tensorflow/tfjs-node) or cpu (pure JavaScript: a ResNet-20 ' +
       'step takes seconds per image); wasm cannot train convolutions.',
   ],
@@ -69,8 +76,12 @@ export const DISTILL: CommandSpec = {
       name: 'data',
       kind: 'string',
       value: 'DIR',
-      help: 'Dataset folder written by natinv synthesize: the images to distill on (required).',
+      help:
+        'Dataset folder written by natinv synthesize: the images to distill on. Without it, distill synthesizes its own ' +
+        'images round by round against the student (--method, --minutes or --rounds), resumable by rerunning the command.',
+      default: 'none: data-free rounds',
     },
+    ...LOOP_OPTIONS,
     ...FOLLOW_OPTIONS,
     {
       name: 'student-arch',
@@ -104,6 +115,8 @@ export const DISTILL: CommandSpec = {
     { name: 'json', kind: 'flag', help: 'Print JSON lines on stdout: a start event, one epoch event per epoch and a final summary.' },
   ],
   examples: [
+    'natinv distill --minutes 60 --test test_batch.bin.gz --out kd-student   # data-free: synthesize and distill in rounds',
+    'natinv distill --method ni --rounds 100 --clock cpu --out kd-ni',
     'natinv distill --data natinv-out --epochs 5 --batch-size 32 --test test_batch.bin.gz --test-limit 1000',
     'natinv distill --arch resnet56 --weights cifar10_resnet56.safetensors --data run --student-arch resnet20 --out kd-resnet20',
     'natinv distill --data /work/pool --follow --json   # while the shards of an indexed job write /work/pool',
@@ -111,7 +124,7 @@ export const DISTILL: CommandSpec = {
 };
 
 /** The student network and what the saved folder should say about it. */
-interface Student {
+export interface Student {
   readonly model: tfl.LayersModel;
   /** For notes: `resnet20 (fresh, seed 0)`, `tfjs model s/model.json`. */
   readonly description: string;
@@ -122,7 +135,7 @@ interface Student {
 }
 
 /** Usage errors for a --student that does not exist or is not a tfjs model; returns the model.json path. */
-function checkStudentFolder(text: string, cwd: string, command: string): string {
+export function checkStudentFolder(text: string, cwd: string, command: string): string {
   const location = path.resolve(cwd, text);
   if (!fs.existsSync(location)) throw new UsageError(`${command}: --student ${location} does not exist.`);
   const json = modelJsonPath(location);
@@ -146,7 +159,7 @@ function checkNoEmptyLayer(model: tfl.LayersModel, shape: readonly number[], wha
 }
 
 /** A fresh zoo student with the teacher's classes and input size, initialised from the seed. */
-function freshStudent(arch: ZooArchitecture, teacher: Teacher, seed: number, command: string): Student {
+export function freshStudent(arch: ZooArchitecture, teacher: Teacher, seed: number, command: string): Student {
   let model: tfl.LayersModel;
   try {
     model = buildZooModel(arch, { numClasses: teacher.numClasses, inputShape: teacher.inputShape, seed: deriveSeed(seed, 'student') });
@@ -163,7 +176,7 @@ function freshStudent(arch: ZooArchitecture, teacher: Teacher, seed: number, com
 }
 
 /** A student from a tfjs model folder; usage errors when it does not fit the teacher. */
-async function loadStudent(file: string, teacher: Teacher, command: string): Promise<Student> {
+export async function loadStudent(file: string, teacher: Teacher, command: string): Promise<Student> {
   const { model, metadata } = await loadModelFolder(file);
   try {
     const input = model.inputs[0].shape;
@@ -205,6 +218,12 @@ export async function distillCommand(args: ParsedArgs, io: CliIo): Promise<numbe
   const cwd = io.cwd ?? process.cwd();
   const now = io.now ?? Date.now;
   const command = 'natinv distill';
+  if (!options.has('data') && !options.flag('follow')) return distillLoopCommand(args, io);
+  for (const name of LOOP_OPTIONS.map((o) => o.name)) {
+    if (options.has(name)) {
+      throw new UsageError(`${command}: --${name} applies to data-free distillation (without --data); with --data the images are given.`);
+    }
+  }
 
   // Everything the command line alone can tell, before a backend or a network is loaded.
   const dataText = options.string('data');
