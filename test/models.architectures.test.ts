@@ -1,6 +1,8 @@
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
-import { buildZooModel, exportPytorchWeights, OptionAShortcut, ZOO, ZOO_ARCHITECTURES, ZooArchitecture } from '../src/models';
+import { buildZooModel, exportPytorchWeights, ZOO, ZOO_ARCHITECTURES, ZooArchitecture } from '../src/models';
+import { OptionAShortcut, registerLegacyLayers } from '../src/models/option-a-shortcut';
+import { optionAShortcut } from '../src/models/resnet-cifar';
 import { deriveSeed } from '../src/util/random';
 
 function trainableParams(model: tfl.LayersModel): number {
@@ -112,7 +114,11 @@ test('layers carry PyTorch module names', () => {
   expect(model.getLayer('layers.3.conv2').getClassName()).toBe('DepthwiseConv2D');
   model.dispose();
   const resnet = buildZooModel('resnet20', { seed: 0 });
-  expect(resnet.getLayer('layer2.0.shortcut').getClassName()).toBe('natinv>OptionAShortcut');
+  // Standard layers only: the option-A shortcut is a 1x1 stride-2 average pool, then a channel pad.
+  expect(resnet.getLayer('layer2.0.shortcut.subsample').getClassName()).toBe('AveragePooling2D');
+  expect(resnet.getLayer('layer2.0.shortcut.pad').getClassName()).toBe('ZeroPadding2D');
+  expect(resnet.getLayer('layer2.0.shortcut').getClassName()).toBe('Permute');
+  expect(resnet.layers.filter((l) => l.getClassName().includes('>'))).toEqual([]);
   expect(resnet.getLayer('layer1.2').getClassName()).toBe('ReLU');
   expect(resnet.getLayer('layer1.2.add').getClassName()).toBe('Add');
   expect(resnet.getLayer('layer2.0.conv1.pad').getClassName()).toBe('ZeroPadding2D');
@@ -150,13 +156,16 @@ test('numClasses, inputShape and seed', () => {
   );
 });
 
-describe('OptionAShortcut', () => {
+describe.each([
+  ['optionAShortcut (standard layers)', (padChannels: number) => standardShortcut(padChannels)],
+  ['OptionAShortcut (the legacy custom layer)', (padChannels: number) => new OptionAShortcut({ padChannels })],
+])('%s', (_, make) => {
   test('takes x[:, ::2, ::2] and zero-pads channels on both sides, with a gradient', () => {
     const x = tf.tensor4d(
       Array.from({ length: 2 * 3 * 3 * 2 }, (_, i) => i),
       [2, 3, 3, 2],
     );
-    const layer = new OptionAShortcut({ padChannels: 1 });
+    const layer = make(1);
     const y = layer.apply(x) as tf.Tensor;
     expect(y.shape).toEqual([2, 2, 2, 4]);
     // image 1, row 2, column 0: element offset 18 + (2 * 3 + 0) * 2 = 30
@@ -165,8 +174,17 @@ describe('OptionAShortcut', () => {
     expect(Array.from(tf.slice(g, [0, 0, 0, 0], [1, 1, 2, 2]).dataSync())).toEqual([1, 1, 0, 0]);
     tf.dispose([x, y, g]);
   });
+});
 
-  test('survives model serialization', async () => {
+/** The standard-layer shortcut as one model, so it applies to a tensor like a layer. */
+function standardShortcut(padChannels: number): tfl.LayersModel {
+  const input = tfl.input({ shape: [null, null, 2] as unknown as number[] });
+  return tfl.model({ inputs: input, outputs: optionAShortcut(input, padChannels, 'sc') });
+}
+
+describe('the legacy OptionAShortcut layer', () => {
+  test('survives model serialization once registered', async () => {
+    registerLegacyLayers();
     const input = tfl.input({ shape: [4, 4, 8] });
     const output = new OptionAShortcut({ padChannels: 2, name: 'sc' }).apply(input) as tfl.SymbolicTensor;
     const model = tfl.model({ inputs: input, outputs: output });

@@ -9,6 +9,7 @@ import * as tfl from '@tensorflow/tfjs-layers';
 import { promises as fs } from 'fs';
 import * as path from 'path';
 import { writeFileAtomic } from '../io/files';
+import { registerLegacyLayers } from '../models/option-a-shortcut';
 import type { InputNormalization } from '../models/teacher';
 
 /** File names inside a model folder (the ones tfjs-node writes). */
@@ -153,6 +154,8 @@ export async function loadModelFolder(location: string): Promise<LoadedModelFold
   });
   let model: tfl.LayersModel;
   try {
+    // Folders from earlier versions may name natinv's old custom shortcut layer.
+    registerLegacyLayers();
     model = await tfl.loadLayersModel(tf.io.fromMemory(artifacts));
   } catch (cause) {
     throw new Error(`cannot build the model in ${file}: ${(cause as Error).message}`);

@@ -1,7 +1,17 @@
+/**
+ * The custom layer natinv's CIFAR ResNets used for their option-A shortcut before they were built
+ * from standard layers (see optionAShortcut in resnet-cifar.ts). Model folders saved then name it
+ * `natinv>OptionAShortcut`; natinv's model-folder loader registers it on demand
+ * ({@link registerLegacyLayers}) so they still load. Nothing registers it at import time, so
+ * importing natinv has no side effects.
+ */
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
-import type { LayerArgs } from '@tensorflow/tfjs-layers/dist/engine/topology';
-import type { Kwargs } from '@tensorflow/tfjs-layers/dist/types';
+
+// tfjs-layers' LayerArgs and Kwargs, without importing its internal dist/ paths (they do not
+// resolve under moduleResolution nodenext).
+type LayerArgs = NonNullable<ConstructorParameters<typeof tfl.layers.Layer>[0]>;
+type Kwargs = Parameters<tfl.layers.Layer['call']>[1];
 
 /** Constructor options of {@link OptionAShortcut}. */
 export interface OptionAShortcutArgs extends LayerArgs {
@@ -16,7 +26,7 @@ export interface OptionAShortcutArgs extends LayerArgs {
  * tfjs has no gradient for stridedSlice, so `x[:, ::2, ::2]` is taken as reshape
  * [B*H/2, 2, W/2, 2*C] + slice of the first row and first C channels + reshape; an odd H or W is
  * first padded by one zero row/column at the end, which keeps PyTorch's ceil(H/2) positions.
- * Serializable: registered under `natinv>OptionAShortcut`.
+ * Serialized as `natinv>OptionAShortcut`.
  */
 export class OptionAShortcut extends tfl.layers.Layer {
   static readonly className = 'natinv>OptionAShortcut';
@@ -73,5 +83,14 @@ export class OptionAShortcut extends tfl.layers.Layer {
   }
 }
 
-// tfjs-layers does not re-export `serialization`; tfjs-core's registry is the one it reads.
-tf.serialization.registerClass(OptionAShortcut);
+/** The custom layer classes model folders from earlier natinv versions may name. */
+export const LEGACY_LAYER_CLASSES: readonly string[] = [OptionAShortcut.className];
+
+/**
+ * Registers the legacy layer classes with tfjs's serialization registry (idempotent), so
+ * `tf.loadLayersModel` can read a model folder written before natinv used standard layers only.
+ */
+export function registerLegacyLayers(): void {
+  // tfjs-layers does not re-export `serialization`; tfjs-core's registry is the one it reads.
+  tf.serialization.registerClass(OptionAShortcut);
+}
