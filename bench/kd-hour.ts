@@ -382,9 +382,15 @@ async function report(flags: Flags, root: string): Promise<void> {
   const chart = lineChartPng(
     rows.map((r) => ({
       name: `${r.row} (${r.configuration.clock} clock)`,
-      points: [[0, 10], ...r.evaluations.map((e): [number, number] => [e.minutes, e.lossless1017])],
+      points: r.evaluations.map((e): [number, number] => [e.minutes, e.lossless1017]),
     })),
-    { title: 'student top-1 on the lossless 1,017 CIFAR-10 test images', xLabel: 'minutes (synthesis + KD)', yLabel: '%', yMax: 100 },
+    {
+      title: 'student top-1 on the lossless 1,017 CIFAR-10 test images',
+      xLabel: 'minutes (synthesis + KD)',
+      yLabel: '%',
+      yMax: 100,
+      xMax: Math.max(...rows.map((r) => Number(r.configuration.minutes))),
+    },
   );
   await writeFileAtomic(path.join(out, 'kd-hour.png'), chart);
   process.stdout.write(`${JSON.stringify({ rows: rows.map((r) => ({ row: r.row, done: r.done, marks: r.marks })) }, null, 2)}\n`);
