@@ -333,7 +333,8 @@ async function compare(args: Args, root: string): Promise<void> {
         5,
     );
     const perBatch = row.batches.map((b) => b.shape[0]);
-    const minutes = Math.min(row.record.usedSeconds, row.record.budgetMinutes * 60) / 60;
+    // A finished row spent its whole budget (the batch it was making at the end was dropped).
+    const minutes = row.record.done ? row.record.budgetMinutes : row.record.usedSeconds / 60;
     const checkpoints: Array<Record<string, number>> = [];
     const curve = { label: row.record.label, accuracy: [] as Array<[number, number]>, fd: [] as Array<[number, number]> };
     const prefixQuality = (n: number): { verifierAccuracy: number; fd: number } => ({
