@@ -5,8 +5,11 @@ const external = [/^@tensorflow\//];
 
 export default defineConfig([
   {
-    entry: { index: 'src/index.ts' },
+    // `natinv` (platform-neutral) and `natinv/node`, which re-exports it: shared code goes into
+    // common chunks (splitting, in CommonJS too), so a program importing both holds one natinv.
+    entry: { index: 'src/index.ts', node: 'src/node.ts' },
     format: ['cjs', 'esm'],
+    splitting: true,
     dts: true,
     sourcemap: true,
     // The CLI build below writes into the same folder at the same time: leave its files alone.

@@ -14,7 +14,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { readCifarFile } from '../src/io/files';
 import type { CifarSet } from '../src/io/cifar';
 import { findPackageRoot } from '../src/models/assets';
-import { loadTeacher } from '../src/models/zoo';
+import { loadTeacher } from '../src/models/zoo-files';
 import type { Teacher } from '../src/models/teacher';
 import { useBackend } from '../src/runtime/backend';
 

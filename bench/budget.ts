@@ -54,7 +54,7 @@ import {
 import type { Features } from '../src/metrics';
 import { findPackageRoot } from '../src/models/assets';
 import type { Teacher } from '../src/models/teacher';
-import { loadBundledTeacher, loadTeacher } from '../src/models/zoo';
+import { loadBundledTeacher, loadTeacher } from '../src/models/zoo-files';
 import { useBackend } from '../src/runtime/backend';
 import type { SynthesizedBatch } from '../src/synthesis/batch';
 import { fastSynthesizer, resolveFastSettings } from '../src/synthesis/fast';

@@ -4,7 +4,7 @@
  * needs no plotting package.
  */
 import { GLYPH_HEIGHT, GLYPH_SPACING, GLYPH_WIDTH, glyph, textWidth } from '../src/io/font';
-import { encodePng } from '../src/io/png';
+import { encodePng } from '../src/io/png-node';
 
 export type Color = readonly [number, number, number];
 

@@ -33,7 +33,7 @@ import { classProbabilities, topOne } from '../src/metrics/predictions';
 import { buildZooModel } from '../src/models/architectures';
 import { findPackageRoot } from '../src/models/assets';
 import type { Teacher } from '../src/models/teacher';
-import { loadTeacher } from '../src/models/zoo';
+import { loadTeacher } from '../src/models/zoo-files';
 import { backendFromEnv, useBackend } from '../src/runtime/backend';
 import { denormalize, SynthesizedBatch } from '../src/synthesis/batch';
 import { deepInversion, naturalInversion } from '../src/synthesis/methods';

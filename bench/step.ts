@@ -37,7 +37,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { compose, flip, jitter } from '../src/augment';
 import { buildZooModel, ZOO } from '../src/models/architectures';
 import type { Teacher } from '../src/models/teacher';
-import { loadTeacher } from '../src/models/zoo';
+import { loadTeacher } from '../src/models/zoo-files';
 import { bnStatistics, crossEntropy, l2Prior, Objective, totalVariation, weighted } from '../src/objectives';
 import { BackendName, tensorflowThreadSettings, useBackend } from '../src/runtime/backend';
 import { oneToOneLabels } from '../src/sources/labels';

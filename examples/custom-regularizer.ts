@@ -3,10 +3,10 @@
  * similarity between the teacher's pooled `layer3.2` features of different images in the batch
  * (lower = more varied images). It is added to DeepInversion's objective through `extraTerms`
  * and reported every step like `ce`, `bn` and `tv`.
- * Run: see examples/README.md. In your own project, import from 'natinv' instead of '../src'.
+ * Run: see examples/README.md. In your own project, import from 'natinv/node' instead of '../src/node'.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { CIFAR10_CLASSES, deepInversion, loadBundledTeacher, Objective, useBackend, writeBatch } from '../src';
+import { CIFAR10_CLASSES, deepInversion, loadBundledTeacher, Objective, useBackend, writeBatch } from '../src/node';
 
 /** Mean cosine similarity between the pooled features of every pair of different images. */
 function featureDiversity(layer: string): Objective {

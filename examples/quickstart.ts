@@ -1,8 +1,8 @@
 /**
  * Quickstart: invert the bundled CIFAR-10 ResNet-20 with NaturalInversion and write the images.
- * Run: see examples/README.md. In your own project, import from 'natinv' instead of '../src'.
+ * Run: see examples/README.md. In your own project, import from 'natinv/node' instead of '../src/node'.
  */
-import { CIFAR10_CLASSES, loadBundledTeacher, naturalInversion, useBackend, writeBatch } from '../src';
+import { CIFAR10_CLASSES, loadBundledTeacher, naturalInversion, useBackend, writeBatch } from '../src/node';
 
 async function main(out = process.argv[2] ?? 'natinv-out/quickstart'): Promise<void> {
   await useBackend(); // NATINV_BACKEND: cpu (default), wasm or tensorflow

@@ -7,6 +7,7 @@ import { distill, studentTrainer } from '../src/apps/distill';
 import { adaptiveDeepInversion } from '../src/synthesis/methods';
 import { trainFromScratch } from '../src/apps/supervised';
 import { readSafetensorsFile } from '../src/io/files';
+import { checkpointFolder } from '../src/apps/checkpoint-folder';
 import { IMAGENET_NORMALIZATION, Teacher } from '../src/models/teacher';
 import { loadPytorchWeights } from '../src/models/pytorch-weights';
 import { accuracy01, asBatches, predictions01, tinyNet, toyImages } from './apps.fixtures';
@@ -117,7 +118,7 @@ test('distill checkpoints to a callback and to safetensors files that load back'
 
   const folder = fs.mkdtempSync(path.join(os.tmpdir(), 'natinv-distill-'));
   try {
-    await distill({ teacher, student, images: pool, epochs: 2, batchSize: 32, checkpoint: folder, checkpointEvery: 2 });
+    await distill({ teacher, student, images: pool, epochs: 2, batchSize: 32, checkpoint: checkpointFolder(folder), checkpointEvery: 2 });
     expect(fs.readdirSync(folder)).toEqual(['epoch-0002.safetensors']);
     const copy = tinyNet({ seed: 99, widths: [4, 6] });
     loadPytorchWeights(copy, (await readSafetensorsFile(path.join(folder, 'epoch-0002.safetensors'))).tensors);

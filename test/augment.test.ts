@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { compose, flip, jitter, Random, roll } from '../src';
+import { compose, flip, jitter, Random, roll } from '../src/node';
 
 function grid(h: number, w: number): tf.Tensor4D {
   return tf.reshape(tf.range(0, h * w, 1, 'float32'), [1, h, w, 1]) as tf.Tensor4D;

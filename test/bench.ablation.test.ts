@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { naturalInversion, SynthesizedBatch, Teacher } from '../src';
+import { naturalInversion, SynthesizedBatch, Teacher } from '../src/node';
 import { naturalSource } from '../src/sources/natural';
 import type { RenderContext } from '../src/sources/types';
 import { tapNetwork } from '../src/taps';

@@ -9,7 +9,7 @@ import * as path from 'path';
 import { readBatch, readManifest } from '../src/dataset';
 import { batchFilePath, batchGridPath, batchImagesPath } from '../src/dataset/format';
 import { CIFAR10_CLASSES } from '../src/io/cifar';
-import { decodePng } from '../src/io/png';
+import { decodePng } from '../src/io/png-node';
 import { EXIT } from '../src/cli/io';
 import { QUICK_DEFAULTS } from '../src/cli/commands/synthesize';
 import type { BackendName } from '../src/runtime/backend';

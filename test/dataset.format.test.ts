@@ -1,6 +1,6 @@
 import * as fs from 'fs';
 import * as path from 'path';
-import { decodePng } from '../src/io/png';
+import { decodePng } from '../src/io/png-node';
 import { writeFileAtomic } from '../src/io/files';
 import {
   CorruptBatchError,

@@ -2,7 +2,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import * as tf from '@tensorflow/tfjs-core';
 import { batchStatePath, readDataset, stateTrainer, synthesizeToFolder } from '../src/dataset';
-import { fastSynthesizer, FastInversionOptions, Teacher } from '../src';
+import { fastSynthesizer, FastInversionOptions, Teacher } from '../src/node';
 import { makeTempDir, removeTempDir } from './dataset.fixtures';
 import { tinyTeacher } from './helpers/tiny-teacher';
 

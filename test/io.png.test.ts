@@ -1,5 +1,8 @@
 import * as zlib from 'zlib';
-import { crc32, decodePng, encodePng } from '../src/io/png';
+import * as neutral from '../src/io/png';
+import { crc32 } from '../src/io/png';
+import { decodePng, encodePng } from '../src/io/png-node';
+import { adler32, storedZlib } from '../src/io/zlib';
 import { imageGrid, toUint8Rgb } from '../src/io/grid';
 import { FONT_CHARACTERS, GLYPH_HEIGHT, GLYPH_WIDTH, glyph } from '../src/io/font';
 
@@ -166,6 +169,39 @@ describe('encodePng / decodePng', () => {
     expect(() => encodePng(new Uint8Array(10), 2, 2, 3)).toThrow(/10 bytes given but 2x2x3 needs 12/);
     expect(() => encodePng(new Uint8Array(0), 0, 2, 3)).toThrow(/width must be a positive integer, got 0/);
     expect(() => encodePng(new Uint8Array(4), 2, 2, 1 as 3)).toThrow(/channels must be 3 \(RGB\) or 4 \(RGBA\)/);
+  });
+});
+
+describe('the platform-neutral PNG codec (stored zlib blocks)', () => {
+  it('round-trips, and Node reads what it writes, across several stored blocks', () => {
+    const width = 160;
+    const height = 150; // 150 rows of 481 bytes: 72,150 raw bytes, two stored blocks
+    const pixels = randomBytes(width * height * 3, 5);
+    const png = neutral.encodePng(pixels, width, height, 3);
+    for (const decoded of [neutral.decodePng(png), decodePng(png)]) {
+      expect([decoded.width, decoded.height, decoded.channels]).toEqual([width, height, 3]);
+      expect(Buffer.compare(decoded.pixels, pixels)).toBe(0);
+    }
+    const idat = chunks(png).find((c) => c.type === 'IDAT')!;
+    expect(zlib.inflateSync(idat.data).length).toBe(height * (width * 3 + 1));
+  });
+
+  it('Adler-32 matches known values and catches corrupt data', () => {
+    expect(adler32(new TextEncoder().encode('Wikipedia'))).toBe(0x11e60398);
+    expect(adler32(new Uint8Array(0))).toBe(1);
+    const big = randomBytes(100_000, 2);
+    expect(adler32(big)).toBe(zlib.deflateSync(big).readUInt32BE(zlib.deflateSync(big).length - 4));
+    const stream = storedZlib.deflate(big);
+    stream[500] ^= 1;
+    expect(() => storedZlib.inflate(stream)).toThrow(/Adler-32 checksum does not match/);
+  });
+
+  it('says what to do with a compressed PNG it cannot inflate', () => {
+    const pixels = new Uint8Array(4 * 4 * 3).fill(7); // compressible, so Node's zlib uses Huffman-coded blocks
+    expect(() => neutral.decodePng(encodePng(pixels, 4, 4, 3))).toThrow(/compressed.*'natinv\/node'/);
+    expect(
+      neutral.decodePng(encodePng(pixels, 4, 4, 3), { zlib: { deflate: zlib.deflateSync, inflate: zlib.inflateSync } }).pixels,
+    ).toEqual(pixels);
   });
 });
 

@@ -1,7 +1,7 @@
 /** Metrics that run a network: accuracy, verifier accuracy, pooled features, inception score. */
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
-import { CIFAR_NORMALIZATION, IMAGENET_NORMALIZATION, SynthesizedBatch, Teacher, tapNetwork } from '../src';
+import { CIFAR_NORMALIZATION, IMAGENET_NORMALIZATION, SynthesizedBatch, Teacher, tapNetwork } from '../src/node';
 import {
   classProbabilities,
   embedFeatures,

@@ -4,7 +4,8 @@ import * as path from 'path';
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { parseSafetensors, serializeSafetensors, TensorData } from '../src/io/safetensors';
-import { buildZooModel, exportPytorchWeights, loadPytorchWeights, loadTeacher } from '../src/models';
+import { buildZooModel, exportPytorchWeights, loadPytorchWeights } from '../src/models';
+import { loadTeacher } from '../src/node';
 import { MODELS_DIR } from './helpers/shared';
 
 const RESNET20 = path.join(MODELS_DIR, 'cifar10_resnet20.safetensors');

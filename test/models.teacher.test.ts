@@ -3,7 +3,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { readCifarFile, readSafetensorsFile } from '../src/io/files';
 import { metadataJson } from '../src/io/safetensors';
-import { assertImageBatch, IMAGENET_NORMALIZATION, InputNormalization, loadBundledTeacher, loadTeacher, Teacher } from '../src/models';
+import { assertImageBatch, IMAGENET_NORMALIZATION, InputNormalization, loadBundledTeacher, loadTeacher, Teacher } from '../src/node';
 import { DATA_DIR, MODELS_DIR, PARITY_DIR } from './helpers/shared';
 
 /** NHWC images in [0, 1] -> the teacher's normalized space, as a tensor. */

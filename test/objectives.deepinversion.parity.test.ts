@@ -10,7 +10,7 @@ import {
   tapNetwork,
   totalVariation,
   weighted,
-} from '../src';
+} from '../src/node';
 import { expectClose, expectRelative } from './helpers/compare';
 import { ParityFile } from './helpers/parity';
 import { sharedTeacher } from './helpers/teachers';

@@ -10,7 +10,7 @@ import {
   tapNetwork,
   totalVariation,
   weighted,
-} from '../src';
+} from '../src/node';
 import { tinyTeacher } from './helpers/tiny-teacher';
 
 function noBatchNormModel(): tfl.LayersModel {

@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
-import { crossEntropy, Objective, pixels, StepReport, synthesize, Teacher, weighted } from '../src';
+import { crossEntropy, Objective, pixels, StepReport, synthesize, Teacher, weighted } from '../src/node';
 import { tinyTeacher } from './helpers/tiny-teacher';
 
 /** A term that reads one layer's output by name: the mean of its square. */

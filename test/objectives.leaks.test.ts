@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { bnStatistics, crossEntropy, l2Prior, tapNetwork, totalVariation, weighted } from '../src';
+import { bnStatistics, crossEntropy, l2Prior, tapNetwork, totalVariation, weighted } from '../src/node';
 import { tinyTeacher } from './helpers/tiny-teacher';
 
 // The full DeepInversion objective on a small BatchNorm teacher (ResNet-20 would make 100

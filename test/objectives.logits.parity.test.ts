@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { competitionLoss, kdLoss } from '../src';
+import { competitionLoss, kdLoss } from '../src/node';
 import { expectClose, expectRelative } from './helpers/compare';
 import { ParityFile } from './helpers/parity';
 

@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { adam, cosineWithWarmup, sgd } from '../src';
+import { adam, cosineWithWarmup, sgd } from '../src/node';
 
 describe('optimizers (PyTorch update rules)', () => {
   test('adam: two steps match the hand-computed PyTorch update', () => {

@@ -1,7 +1,7 @@
 import * as path from 'path';
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
-import { loadTeacher, Teacher, ZooArchitecture } from '../src/models';
+import { loadTeacher, Teacher, ZooArchitecture } from '../src/node';
 import {
   adaptiveChannelScaling,
   conditionalGenerator,

@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { buildZooModel, deepInversion, naturalInversion, StepReport, Teacher, ZOO } from '../src';
+import { buildZooModel, deepInversion, naturalInversion, StepReport, Teacher, ZOO } from '../src/node';
 import { tinyTeacher } from './helpers/tiny-teacher';
 
 // A synthesis step must not leave tensors behind: every step ends with exactly as many live

@@ -14,7 +14,7 @@ import {
   totalVariation,
   useBackend,
   weighted,
-} from '../src';
+} from '../src/node';
 import { expectClose } from './helpers/compare';
 import { MODELS_DIR } from './helpers/shared';
 

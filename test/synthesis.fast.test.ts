@@ -10,7 +10,7 @@ import {
   SynthesizerState,
   tapNetwork,
   Teacher,
-} from '../src';
+} from '../src/node';
 import { tinyTeacher } from './helpers/tiny-teacher';
 
 const tiny: FastInversionOptions = { batchSize: 4, innerSteps: 2, generator: { latentSize: 6, baseWidth: 4 } };

@@ -12,7 +12,7 @@ import {
   totalVariation,
   weighted,
   withoutGradient,
-} from '../src';
+} from '../src/node';
 import { expectClose, expectRelative } from './helpers/compare';
 import { ParityFile } from './helpers/parity';
 import { sharedTeacher } from './helpers/teachers';

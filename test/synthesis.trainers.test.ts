@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
-import { adaptiveDeepInversion, deepInversion, naturalInversion, SynthesizedBatch, Teacher } from '../src';
+import { adaptiveDeepInversion, deepInversion, naturalInversion, SynthesizedBatch, Teacher } from '../src/node';
 import { tinyTeacher } from './helpers/tiny-teacher';
 
 const small = { batchSize: 4, steps: 3 };

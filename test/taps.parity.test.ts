@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { normalize, tapNetwork, TappedNetwork } from '../src';
+import { normalize, tapNetwork, TappedNetwork } from '../src/node';
 import { expectClose } from './helpers/compare';
 import { ParityFile } from './helpers/parity';
 import { sharedTeacher } from './helpers/teachers';

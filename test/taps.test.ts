@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
-import { tapNetwork, TappedNetwork } from '../src';
+import { tapNetwork, TappedNetwork } from '../src/node';
 import { expectClose } from './helpers/compare';
 
 function smallConvNet(): tfl.Sequential {

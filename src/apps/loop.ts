@@ -104,7 +104,7 @@ export interface TrainingOptions {
   readonly onStep?: (report: TrainStepReport) => void | Promise<void>;
   /** Stops before the next step; the result then has `aborted: true`. */
   readonly signal?: AbortSignal;
-  /** After every `checkpointEvery` epochs: a folder for `epoch-NNNN.safetensors` files, or a callback. */
+  /** Called after every `checkpointEvery` epochs (natinv/node's `checkpointFolder(dir)` writes files). */
   readonly checkpoint?: Checkpoint;
   /** Default 1. */
   readonly checkpointEvery?: number;
@@ -228,6 +228,9 @@ export async function trainLoop<P extends tf.TensorContainer>(spec: LoopSpec<P>,
   const weightDecay = checkNonNegativeNumber(options.weightDecay ?? spec.defaults.weightDecay, `${what}: weightDecay`);
   const evaluateEvery = checkPositiveInteger(options.evaluateEvery ?? 1, `${what}: evaluateEvery`);
   const checkpointEvery = checkPositiveInteger(options.checkpointEvery ?? 1, `${what}: checkpointEvery`);
+  if (options.checkpoint != null && typeof options.checkpoint !== 'function') {
+    throw new Error(`${what}: checkpoint must be a function; for a folder of files pass checkpointFolder(dir) from 'natinv/node'.`);
+  }
   const evaluationBatchSize = checkPositiveInteger(options.evaluationBatchSize ?? 256, `${what}: evaluationBatchSize`);
   const seed = options.seed ?? 0;
   if (!Number.isSafeInteger(seed)) throw new Error(`${what}: seed must be an integer, got ${seed}.`);

@@ -7,7 +7,7 @@ import { promises as fs } from 'fs';
 import * as path from 'path';
 import { writeFileAtomic } from '../io/files';
 import { imageGrid, toUint8Rgb } from '../io/grid';
-import { encodePng } from '../io/png';
+import { encodePng } from '../io/png-node';
 import type { SynthesizedBatch } from '../synthesis/batch';
 import {
   DatasetManifest,

@@ -3,7 +3,7 @@ import { promises as fs } from 'fs';
 import * as path from 'path';
 import { CifarOptions, CifarSet, parseCifar } from './cifar';
 import { SafetensorsFile, TensorData, parseSafetensors, serializeSafetensors } from './safetensors';
-import { gunzip } from './zlib';
+import { gunzip } from './node-zlib';
 
 async function readBytes(file: string, what: string): Promise<Uint8Array> {
   try {

@@ -1,15 +1,17 @@
 /**
  * Reading and writing natinv's data: safetensors (weights, parity vectors, image shards), the
- * CIFAR binary layout, PNG files and labelled image grids. files.ts is the Node-only part.
+ * CIFAR binary layout, PNG files and labelled image grids, as bytes. The Node-only parts (files.ts,
+ * node-zlib.ts, png-node.ts) are exported by natinv/node.
  */
 export { parseSafetensors, serializeSafetensors, rawToTensor, tensorToRaw, metadataJson } from './safetensors';
 export type { StoredDtype, TensorData, RawTensor, SafetensorsFile, ParseSafetensorsOptions } from './safetensors';
 export { parseCifar, cifarBatch, CIFAR_RECORD_BYTES, CIFAR10_CLASSES, CIFAR100_FINE_CLASSES, CIFAR100_COARSE_CLASSES } from './cifar';
 export type { CifarLayout, CifarOptions, CifarSet } from './cifar';
 export { encodePng, decodePng, crc32 } from './png';
-export type { DecodedPng } from './png';
+export type { DecodedPng, PngCodecOptions } from './png';
+export { storedZlib, adler32 } from './zlib';
+export type { ZlibCodec } from './zlib';
 export { toUint8Rgb, imageGrid } from './grid';
 export { lineChartPng } from './chart';
 export type { ChartSeries, LineChartOptions } from './chart';
 export type { ToUint8RgbOptions, ImageGridOptions, Rgb, RgbImage } from './grid';
-export { readSafetensorsFile, writeSafetensorsFile, readCifarFile, writeFileAtomic } from './files';

@@ -1,8 +1,19 @@
 /**
  * Minimal PNG encode/decode for 8-bit RGB and RGBA images (what natinv writes and reads back).
- * Everything but the deflate stream (zlib.ts) is pure.
+ * Pure: the zlib stream comes from a codec, by default the platform-neutral one (stored blocks);
+ * natinv/node's encodePng and decodePng pass Node's zlib.
  */
-import { zlibDeflate, zlibInflate } from './zlib';
+import { CompressedStreamError, storedZlib, ZlibCodec } from './zlib';
+
+/** Options of {@link encodePng} and {@link decodePng}. */
+export interface PngCodecOptions {
+  /**
+   * The zlib codec of the image data. Default: uncompressed stored blocks in plain JavaScript
+   * (valid PNGs any reader opens, as large as the raw pixels; decodes only such PNGs). The
+   * encodePng and decodePng of `natinv/node` default to Node's zlib instead.
+   */
+  zlib?: ZlibCodec;
+}
 
 /** A decoded PNG. */
 export interface DecodedPng {
@@ -48,7 +59,7 @@ function checkDimensions(what: string, width: number, height: number): void {
  * Encodes 8-bit RGB (`channels` 3) or RGBA (4) pixels, row-major, as a PNG file: filter 0 on
  * every row, one IDAT chunk, no interlacing.
  */
-export function encodePng(pixels: Uint8Array, width: number, height: number, channels: 3 | 4): Uint8Array {
+export function encodePng(pixels: Uint8Array, width: number, height: number, channels: 3 | 4, options: PngCodecOptions = {}): Uint8Array {
   checkDimensions('encodePng', width, height);
   if (channels !== 3 && channels !== 4) throw new Error(`encodePng: channels must be 3 (RGB) or 4 (RGBA), got ${channels}.`);
   const stride = width * channels;
@@ -65,7 +76,7 @@ export function encodePng(pixels: Uint8Array, width: number, height: number, cha
   view.setUint32(0, width);
   view.setUint32(4, height);
   ihdr.set([8, COLOR_TYPE[channels], 0, 0, 0], 8); // bit depth, colour type, compression, filter, interlace
-  const chunks = [chunk('IHDR', ihdr), chunk('IDAT', zlibDeflate(raw)), chunk('IEND', new Uint8Array(0))];
+  const chunks = [chunk('IHDR', ihdr), chunk('IDAT', (options.zlib ?? storedZlib).deflate(raw)), chunk('IEND', new Uint8Array(0))];
   const out = new Uint8Array(SIGNATURE.length + chunks.reduce((n, c) => n + c.length, 0));
   out.set(SIGNATURE, 0);
   let offset = SIGNATURE.length;
@@ -92,7 +103,7 @@ function chunk(type: string, data: Uint8Array): Uint8Array {
  * CRCs. Other bit depths, colour types (grey, palette) and interlacing are rejected with an error
  * saying which; re-save such images as 8-bit RGB(A).
  */
-export function decodePng(bytes: Uint8Array): DecodedPng {
+export function decodePng(bytes: Uint8Array, options: PngCodecOptions = {}): DecodedPng {
   const fail = (message: string): never => {
     throw new Error(`decodePng: ${message}`);
   };
@@ -147,8 +158,9 @@ export function decodePng(bytes: Uint8Array): DecodedPng {
   }
   let raw: Uint8Array;
   try {
-    raw = zlibInflate(compressed);
+    raw = (options.zlib ?? storedZlib).inflate(compressed);
   } catch (cause) {
+    if (cause instanceof CompressedStreamError) return fail(cause.message);
     return fail(`the image data does not inflate (${(cause as Error).message}); the file is corrupt.`);
   }
   const stride = width * channels;

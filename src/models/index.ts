@@ -3,8 +3,6 @@ export { ZOO, ZOO_ARCHITECTURES, buildZooModel, assertZooArchitecture } from './
 export type { ZooArchitecture, ZooEntry, BuildZooModelOptions } from './architectures';
 export { loadPytorchWeights, exportPytorchWeights, DEFAULT_IGNORED_TENSORS } from './pytorch-weights';
 export type { PytorchTensor, LoadPytorchWeightsOptions, ExportPytorchWeightsOptions } from './pytorch-weights';
-export { loadTeacher, loadBundledTeacher, BUNDLED_TEACHERS } from './zoo';
-export type { LoadTeacherOptions, LoadBundledTeacherOptions, BundledTeacherName, BundledTeacherInfo } from './zoo';
-export { findPackageRoot, findAsset } from './assets';
-export type { FindAssetOptions } from './assets';
+export { loadTeacher, BUNDLED_TEACHERS } from './zoo';
+export type { LoadTeacherOptions, BundledTeacherName, BundledTeacherInfo } from './zoo';
 export { assertImageBatch } from './input-check';

@@ -1,8 +1,10 @@
-/** Ready-to-use teachers: a zoo architecture filled with PyTorch weights from safetensors. */
+/**
+ * Ready-to-use teachers: a zoo architecture filled with PyTorch weights from safetensors bytes.
+ * Platform-neutral; natinv/node's loadTeacher also reads file paths (zoo-files.ts).
+ */
 import type { SafetensorsFile } from '../io/safetensors';
 import { parseSafetensors } from '../io/safetensors';
 import { assertZooArchitecture, buildZooModel, ZOO, ZooArchitecture } from './architectures';
-import { findAsset } from './assets';
 import { loadPytorchWeights } from './pytorch-weights';
 import { IMAGENET_NORMALIZATION, InputNormalization, Teacher } from './teacher';
 
@@ -10,7 +12,8 @@ import { IMAGENET_NORMALIZATION, InputNormalization, Teacher } from './teacher';
 export interface LoadTeacherOptions {
   arch: ZooArchitecture;
   /**
-   * A PyTorch state_dict saved as safetensors: a file path (Node only) or the file's bytes.
+   * A PyTorch state_dict saved as safetensors: the file's bytes, or a file path with natinv/node's
+   * loadTeacher. In a browser: `new Uint8Array(await (await fetch(url)).arrayBuffer())`.
    * In Python: `from safetensors.torch import save_file; save_file(model.state_dict(), 'w.safetensors')`.
    */
   weights: string | Uint8Array;
@@ -26,19 +29,15 @@ export interface LoadTeacherOptions {
   strict?: boolean;
 }
 
-async function readWeights(weights: string | Uint8Array, arch: string): Promise<SafetensorsFile> {
+function parseWeights(weights: string | Uint8Array, arch: string): SafetensorsFile {
   if (typeof weights === 'string') {
-    const { readSafetensorsFile } = await import('../io/files');
-    return readSafetensorsFile(weights);
+    throw new Error(
+      `natinv: loadTeacher got the path ${weights}, but the platform-neutral 'natinv' reads bytes only: ` +
+        `import loadTeacher from 'natinv/node' to read files, or pass the file's bytes (Uint8Array).`,
+    );
   }
   if (weights instanceof Uint8Array) return parseSafetensors(weights, { source: `(bytes given for ${arch})` });
-  throw new Error(`natinv: loadTeacher's weights must be a safetensors file path or its bytes (Uint8Array), got ${typeof weights}.`);
-}
-
-async function defaultName(weights: string | Uint8Array, arch: string): Promise<string> {
-  if (typeof weights !== 'string') return arch;
-  const path = await import('path');
-  return path.basename(weights).replace(/\.safetensors$/, '');
+  throw new Error(`natinv: loadTeacher's weights must be the safetensors file's bytes (Uint8Array), got ${typeof weights}.`);
 }
 
 /**
@@ -51,12 +50,17 @@ async function defaultName(weights: string | Uint8Array, arch: string): Promise<
  * the architecture (listing every missing, unexpected and mis-shaped tensor).
  *
  * @example
- * const teacher = await loadTeacher({ arch: 'resnet56', weights: 'cifar10_resnet56.safetensors' });
+ * const weights = new Uint8Array(await (await fetch('cifar10_resnet56.safetensors')).arrayBuffer());
+ * const teacher = await loadTeacher({ arch: 'resnet56', weights });
  */
 export async function loadTeacher(options: LoadTeacherOptions): Promise<Teacher> {
+  return teacherFromSafetensors(parseWeights(options.weights, options.arch), options);
+}
+
+/** loadTeacher's work once the safetensors file is parsed; `source` names it in errors. */
+export function teacherFromSafetensors(file: SafetensorsFile, options: LoadTeacherOptions, source?: string): Teacher {
   const arch = assertZooArchitecture(options.arch);
   const entry = ZOO[arch];
-  const file = await readWeights(options.weights, arch);
   const head = file.tensors[`${entry.head}.weight`];
   const numClasses = options.numClasses ?? (head !== undefined && head.shape.length === 2 ? head.shape[0] : 10);
   const inputShape = options.inputShape ?? [32, 32, 3];
@@ -65,12 +69,12 @@ export async function loadTeacher(options: LoadTeacherOptions): Promise<Teacher>
     loadPytorchWeights(model, file.tensors, { strict: options.strict ?? true });
   } catch (cause) {
     model.dispose();
-    const where = typeof options.weights === 'string' ? ` from ${options.weights}` : '';
+    const where = source == null ? '' : ` from ${source}`;
     throw new Error(`natinv: cannot load ${arch} weights${where}: ${(cause as Error).message}`);
   }
   model.trainable = false;
   return {
-    name: options.name ?? (await defaultName(options.weights, arch)),
+    name: options.name ?? arch,
     model,
     normalization: options.normalization ?? entry.normalization,
     numClasses,
@@ -101,25 +105,3 @@ export const BUNDLED_TEACHERS: Readonly<Record<BundledTeacherName, BundledTeache
     license: 'BSD-2-Clause, (c) 2018 Yerlan Idelbayev (akamaster/pytorch_resnet_cifar10); see assets/LICENSE.txt',
   },
 };
-
-/** Options of {@link loadBundledTeacher}. */
-export interface LoadBundledTeacherOptions {
-  /** Folder holding the shipped assets. Default: natinv's own `assets/` (found from the package.json). */
-  assetsDir?: string;
-}
-
-/**
- * Loads a teacher whose weights ship with natinv (Node only). `cifar10-resnet20`: akamaster's
- * CIFAR-10 ResNet-20, ImageNet normalization, 91.64 % on the first 1,017 CIFAR-10 test images.
- *
- * @example
- * const teacher = await loadBundledTeacher('cifar10-resnet20');
- */
-export async function loadBundledTeacher(name: BundledTeacherName, options: LoadBundledTeacherOptions = {}): Promise<Teacher> {
-  if (!Object.prototype.hasOwnProperty.call(BUNDLED_TEACHERS, name)) {
-    throw new Error(`natinv: no bundled teacher "${name}"; bundled: ${Object.keys(BUNDLED_TEACHERS).join(', ')}.`);
-  }
-  const info = BUNDLED_TEACHERS[name];
-  const weights = await findAsset(info.file, { assetsDir: options.assetsDir });
-  return loadTeacher({ arch: info.arch, weights, numClasses: info.numClasses, normalization: info.normalization, name });
-}

@@ -1,5 +1,10 @@
+/**
+ * Starting a backend from Node (natinv/node): tfjs-node, wasm with its binaries found on disk, or
+ * cpu, picked by NATINV_BACKEND. In a browser, import the backend package and call tf.setBackend.
+ */
 import * as os from 'os';
 import * as tf from '@tensorflow/tfjs-core';
+import { assertGradientsRegistered } from './gradients';
 
 /** Backends natinv knows how to start. `tensorflow` is tfjs-node (or tfjs-node-gpu). */
 export type BackendName = 'cpu' | 'wasm' | 'tensorflow';
@@ -14,24 +19,6 @@ export const BACKEND_ENV = 'NATINV_BACKEND';
  * CUDA is (natinv's GPU image), so where it is present it is the one wanted.
  */
 const TFJS_NODE_PACKAGES: readonly string[] = ['@tensorflow/tfjs-node-gpu', '@tensorflow/tfjs-node'];
-
-/**
- * Ops natinv differentiates through. tfjs-core's CommonJS bundle registers no gradients; the
- * `@tensorflow/tfjs` umbrella and tfjs-node do.
- */
-const REQUIRED_GRADIENTS = ['Conv2D', 'Sum', 'Multiply', 'Relu', 'FusedBatchNorm', 'Reshape'];
-
-/** Throws a clear error when gradients were never registered with this tfjs instance. */
-export function assertGradientsRegistered(): void {
-  const missing = REQUIRED_GRADIENTS.filter((op) => tf.getGradient(op) == null);
-  if (missing.length > 0) {
-    throw new Error(
-      `natinv: tfjs has no gradients registered for ${missing.join(', ')}. ` +
-        `Import '@tensorflow/tfjs' (or '@tensorflow/tfjs-node') once before using natinv; ` +
-        `'@tensorflow/tfjs-core' alone registers no gradients.`,
-    );
-  }
-}
 
 /** Reads NATINV_BACKEND; defaults to `cpu`. */
 export function backendFromEnv(env: NodeJS.ProcessEnv = process.env): BackendName {

@@ -1,6 +1,6 @@
 import * as fs from 'fs';
 import * as path from 'path';
-import { IMAGENET_NORMALIZATION, Teacher } from '../../src';
+import { IMAGENET_NORMALIZATION, Teacher } from '../../src/node';
 import { parseSafetensors } from '../../src/io/safetensors';
 import { buildZooModel, ZOO, ZooArchitecture } from '../../src/models/architectures';
 import { loadPytorchWeights } from '../../src/models/pytorch-weights';

@@ -1,5 +1,5 @@
 import * as tfl from '@tensorflow/tfjs-layers';
-import { IMAGENET_NORMALIZATION, Teacher } from '../../src';
+import { IMAGENET_NORMALIZATION, Teacher } from '../../src/node';
 
 /**
  * A small BatchNorm classifier on 8x8 RGB images with non-trivial moving statistics, so loop

@@ -3,6 +3,7 @@
  * folder written by natinv synthesize, with per-epoch progress, test accuracy and checkpoints;
  * the student is saved as a tfjs model folder plus its PyTorch-named safetensors.
  */
+import { checkpointFolder } from '../../apps/checkpoint-folder';
 import * as fs from 'fs';
 import * as path from 'path';
 import type * as tfl from '@tensorflow/tfjs-layers';
@@ -315,7 +316,7 @@ export async function distillCommand(args: ParsedArgs, io: CliIo): Promise<numbe
         temperature,
         studentNormalization: made.normalization ?? teacher.normalization,
         testSet: test === undefined ? undefined : { images01: test.images01, labels: test.labels },
-        ...(every > 0 ? { checkpoint: path.join(out, CHECKPOINTS_DIR), checkpointEvery: every } : {}),
+        ...(every > 0 ? { checkpoint: checkpointFolder(path.join(out, CHECKPOINTS_DIR)), checkpointEvery: every } : {}),
         signal: io.signal,
         onStep: (report) => progress.step(report),
         onEpoch: (report) => progress.epoch(report),

@@ -3,6 +3,7 @@
  * fine-tuned on a dataset folder written by natinv synthesize, with parameter counts and test
  * accuracy before and after.
  */
+import { checkpointFolder } from '../../apps/checkpoint-folder';
 import * as path from 'path';
 import type * as tfl from '@tensorflow/tfjs-layers';
 import type { TrainingResult } from '../../apps/loop';
@@ -262,7 +263,7 @@ export async function pruneCommand(args: ParsedArgs, io: CliIo): Promise<number>
           teacher,
           temperature,
           testSet: test === undefined ? undefined : { images01: test.images01, labels: test.labels },
-          ...(every > 0 ? { checkpoint: path.join(out, CHECKPOINTS_DIR), checkpointEvery: every } : {}),
+          ...(every > 0 ? { checkpoint: checkpointFolder(path.join(out, CHECKPOINTS_DIR)), checkpointEvery: every } : {}),
           signal: io.signal,
           onStep: (report) => progress.step(report),
           onEpoch: (report) => progress.epoch(report),
