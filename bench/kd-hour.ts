@@ -21,12 +21,14 @@
 import * as os from 'os';
 import * as path from 'path';
 import * as tf from '@tensorflow/tfjs-core';
-import { dataFreeDistill, Evaluation, loadDataFreeCheckpoint, saveDataFreeCheckpoint } from '../src/apps';
+import { dataFreeDistill, Evaluation } from '../src/apps';
+import { loadDataFreeCheckpoint, saveDataFreeCheckpoint } from '../src/apps/data-free-folder';
 import { lineChartPng } from '../src/io/chart';
+import { nodeZlib } from '../src/io/node-zlib';
 import { writeFileAtomic } from '../src/io/files';
 import { buildZooModel } from '../src/models/architectures';
 import type { Teacher } from '../src/models/teacher';
-import { loadTeacher } from '../src/models/zoo';
+import { loadTeacher } from '../src/models/zoo-files';
 import { backendFromEnv, useBackend } from '../src/runtime/backend';
 import { normalize } from '../src/synthesis/batch';
 import { fastSynthesizer } from '../src/synthesis/fast';
@@ -390,6 +392,7 @@ async function report(flags: Flags, root: string): Promise<void> {
       yLabel: '%',
       yMax: 100,
       xMax: Math.max(...rows.map((r) => Number(r.configuration.minutes))),
+      zlib: nodeZlib,
     },
   );
   await writeFileAtomic(path.join(out, 'kd-hour.png'), chart);

@@ -15,4 +15,6 @@ export type { LoadBundledTeacherOptions } from './models/zoo-files';
 export { findPackageRoot, findAsset } from './models/assets';
 export type { FindAssetOptions } from './models/assets';
 export { checkpointFolder } from './apps/checkpoint-folder';
+export { CHECKPOINT_FILE, POOL_DIR, loadDataFreeCheckpoint, saveDataFreeCheckpoint } from './apps/data-free-folder';
+export type { LoadedCheckpoint } from './apps/data-free-folder';
 export * from './dataset';

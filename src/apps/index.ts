@@ -27,5 +27,3 @@ export type {
   Evaluation,
   RoundReport,
 } from './data-free-distill';
-export { CHECKPOINT_FILE, POOL_DIR, loadDataFreeCheckpoint, saveDataFreeCheckpoint } from './data-free-folder';
-export type { LoadedCheckpoint } from './data-free-folder';

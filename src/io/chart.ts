@@ -5,6 +5,7 @@
 import { glyph, GLYPH_HEIGHT, GLYPH_SPACING, GLYPH_WIDTH, textWidth } from './font';
 import type { Rgb } from './grid';
 import { encodePng } from './png';
+import type { ZlibCodec } from './zlib';
 
 /** One line of the chart. */
 export interface ChartSeries {
@@ -17,6 +18,8 @@ export interface ChartSeries {
 
 /** Options of {@link lineChartPng}. */
 export interface LineChartOptions {
+  /** The PNG's zlib codec (see encodePng). Default: stored blocks; pass natinv/node's `nodeZlib` to compress. */
+  readonly zlib?: ZlibCodec;
   readonly title?: string;
   readonly xLabel: string;
   readonly yLabel: string;
@@ -128,5 +131,5 @@ export function lineChartPng(series: readonly ChartSeries[], options: LineChartO
     canvas.line(left + 10, ly + 3, left + 24, ly + 3, color, 2);
     canvas.text(left + 30, ly, s.name);
   });
-  return encodePng(canvas.pixels, width, height, 3);
+  return encodePng(canvas.pixels, width, height, 3, { zlib: options.zlib });
 }

@@ -11,6 +11,7 @@ import type * as tfl from '@tensorflow/tfjs-layers';
 import { dataFreeDistill, DataFreeDistillResult, Evaluation, RoundReport } from '../../apps/data-free-distill';
 import { CHECKPOINT_FILE, loadDataFreeCheckpoint, POOL_DIR, saveDataFreeCheckpoint } from '../../apps/data-free-folder';
 import { lineChartPng } from '../../io/chart';
+import { nodeZlib } from '../../io/node-zlib';
 import { writeFileAtomic } from '../../io/files';
 import type { ZooArchitecture } from '../../models/architectures';
 import type { Teacher } from '../../models/teacher';
@@ -349,6 +350,7 @@ export async function distillLoopCommand(args: ParsedArgs, io: CliIo): Promise<n
           xLabel: `${clockName} minutes (synthesis + KD)`,
           yLabel: '%',
           yMax: 100,
+          zlib: nodeZlib,
         }),
       );
     }
