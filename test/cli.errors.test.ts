@@ -38,6 +38,7 @@ function writeJson(file: string, value: unknown): void {
 beforeAll(async () => {
   tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'natinv-cli-errors-'));
   await saveTinyFolder(tinyTeacher({ seed: 1 }).model, path.join(tmp, 't8'));
+  writeJson('a-file', 'not a folder');
   await saveTinyFolder(tinyTeacher({ seed: 2 }).model, path.join(tmp, 't8-no-taps'), true, []);
   await saveTinyFolder(tinyTeacher({ seed: 3, numClasses: 10 }).model, path.join(tmp, 't8c10'));
   writeCifar(path.join(tmp, 'test.bin'), [0, 1, 2, 3]);
@@ -112,6 +113,11 @@ describe('the parser, on specs no command has', () => {
 describe('bad command lines exit 2 with one line and no stack trace', () => {
   const cases: Array<[string, string[], RegExp]> = [
     ['an empty value', ['synthesize', '--out='], /^natinv synthesize: --out needs a non-empty DIR\.$/],
+    [
+      'a batch that cannot fit in memory, refused before the run is announced',
+      ['synthesize', '--method', 'di', '--batch-size', '99999999999', '--out', 'huge'],
+      /^natinv synthesize: --batch-size 99999999999 does not fit: its 32x32x3 images alone take \S+ GB as float32 and synthesis needs at least \S+ GB for the teacher's activations, on a machine with \S+ GB\. Use a smaller --batch-size \(the papers use 256\) and more --batches\.$/,
+    ],
     [
       'a names list with a hole',
       ['synthesize', '--taps', 'layer3.2,,layer1.2'],
@@ -218,6 +224,11 @@ describe('bad command lines exit 2 with one line and no stack trace', () => {
 
 describe('failures exit 1 with the message naming the file', () => {
   const cases: Array<[string, string[], RegExp]> = [
+    [
+      'an --out that is a file, named without the library function',
+      ['synthesize', '--method', 'di', '--batch-size', '1', '--steps', '1', '--out', 'a-file'],
+      /\nnatinv synthesize: \S+a-file is a file, not a folder; give the path of a folder \(it is created if missing\)\.$/,
+    ],
     [
       'a model.json that is not JSON',
       ['inspect', 'bad-json'],

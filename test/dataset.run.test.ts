@@ -222,6 +222,48 @@ describe('synthesizeToFolder', () => {
     );
   });
 
+  it('never mixes two runs in one folder', async () => {
+    const configuration = fakeConfiguration();
+    await synthesizeToFolder({ folder: dir, batches: 2, configuration, trainer: fakeTrainer().trainer });
+    // The same configuration with a trainer of another run (here another seed): refused at its first batch.
+    const other = synthesizeToFolder({ folder: dir, batches: 3, configuration, trainer: fakeTrainer({ seed: 8 }).trainer });
+    await expect(other).rejects.toThrow(
+      /batch 2 was made by fake of none \(seed 8, 3 steps\) but the batches in .* by fake of none \(seed 7, 3 steps\); a dataset folder holds one run/,
+    );
+    expect((await finishedBatches(dir)).finished).toEqual([0, 1]);
+
+    // Without PNGs is another run than with them.
+    const bare = path.join(dir, 'bare');
+    await synthesizeToFolder({ folder: bare, batches: 1, configuration, trainer: fakeTrainer().trainer, png: false, grid: false });
+    const withPngs = synthesizeToFolder({ folder: bare, batches: 2, configuration, trainer: fakeTrainer().trainer });
+    await expect(withPngs).rejects.toThrow(/different configuration:\n {2}grid: false in the folder, absent in this run\n {2}png: false/);
+    expect((await readManifest(bare)).configuration).toMatchObject({ png: false, grid: false });
+  });
+
+  it('leaves a folder reusable when the run fails before its first batch', async () => {
+    const failing = fakeTrainer({ failAfter: 0 });
+    await expect(
+      synthesizeToFolder({ folder: dir, batches: 2, configuration: fakeConfiguration(), trainer: failing.trainer }),
+    ).rejects.toThrow('trainer crashed');
+    expect(fs.existsSync(path.join(dir, 'manifest.json'))).toBe(false);
+    // The corrected command, with another configuration, starts there without overwrite.
+    const corrected = { ...fakeConfiguration(), teacher: 'fixed' };
+    const summary = await synthesizeToFolder({ folder: dir, batches: 2, configuration: corrected, trainer: fakeTrainer().trainer });
+    expect(summary.written).toEqual([0, 1]);
+    // A failure after batches were written keeps the manifest that describes them.
+    const later = synthesizeToFolder({ folder: dir, batches: 4, configuration: corrected, trainer: fakeTrainer({ failAfter: 0 }).trainer });
+    await expect(later).rejects.toThrow('trainer crashed');
+    expect((await readManifest(dir)).finished).toEqual([0, 1]);
+  });
+
+  it('says so when the folder is a file', async () => {
+    const file = path.join(dir, 'a-file');
+    fs.writeFileSync(file, 'x');
+    await expect(
+      synthesizeToFolder({ folder: file, batches: 1, configuration: fakeConfiguration(), trainer: fakeTrainer().trainer }),
+    ).rejects.toThrow(`synthesizeToFolder: ${file} is a file, not a folder; give the path of a folder (it is created if missing).`);
+  });
+
   it('refuses non-JSON configurations, unowned folders and misbehaving trainers', async () => {
     const { trainer } = fakeTrainer();
     await expect(synthesizeToFolder({ folder: dir, batches: 2, configuration: { lr: () => 1 }, trainer })).rejects.toThrow(

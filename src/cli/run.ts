@@ -65,10 +65,13 @@ async function versionText(): Promise<string> {
   }
 }
 
-/** An error's message (usage errors are one line; library errors may list details). */
+/**
+ * An error's message (usage errors are one line; library errors may list details), without the
+ * library function's name it may start with (`synthesizeToFolder: ...`): the command names itself.
+ */
 function describe(error: unknown): string {
-  if (error instanceof Error) return error.message;
-  return String(error);
+  const message = error instanceof Error ? error.message : String(error);
+  return message.replace(/^[a-z]+[A-Z]\w*: /, '');
 }
 
 /**

@@ -9,6 +9,7 @@ import type { SynthesizedBatch } from '../synthesis/batch';
 import { assertPlainJson, canonicalJson, describeDifferences, diffConfigurations } from './configuration';
 import {
   BATCHES_DIR,
+  batchFilePath,
   DATASET_FORMAT,
   DATASET_FORMAT_VERSION,
   DatasetManifest,
@@ -20,7 +21,7 @@ import {
   parseBatchTempFileName,
 } from './format';
 import { commit } from '../util/commits';
-import { finishedBatches, listBatchFiles, readManifest } from './reader';
+import { finishedBatches, listBatchFiles, readBatch, readManifest } from './reader';
 import { Shard, WHOLE_RUN, ownsBatch, validateShard } from './shard';
 import { writeBatch, writeManifest } from './writer';
 
@@ -130,6 +131,18 @@ function plannedBatchSize(options: SynthesizeToFolderOptions): number | null {
     : null;
 }
 
+/**
+ * The configuration with the files a batch gets when they differ from the default: a folder
+ * written without PNGs is then another run than one with them, so the two never mix.
+ */
+function withFileKinds(options: SynthesizeToFolderOptions): Record<string, unknown> {
+  return {
+    ...options.configuration,
+    ...(options.png === false ? { png: false } : {}),
+    ...(options.grid === false ? { grid: false } : {}),
+  };
+}
+
 /** Removes natinv's entries from a folder (never anything else in it). */
 async function clearDataset(folder: string): Promise<void> {
   for (const entry of [MANIFEST_FILE, BATCHES_DIR, IMAGES_DIR, GRIDS_DIR, STATE_DIR]) {
@@ -143,9 +156,13 @@ async function clearDataset(folder: string): Promise<void> {
  */
 async function openDataset(options: SynthesizeToFolderOptions): Promise<DatasetManifest> {
   const { folder } = options;
-  const configuration = canonicalJson(options.configuration) as Record<string, unknown>;
+  const configuration = canonicalJson(withFileKinds(options)) as Record<string, unknown>;
   const batchSize = plannedBatchSize(options);
   const remedy = 'Use a new folder for this run, or pass overwrite: true to delete the old batches and start over.';
+  const stat = await fs.stat(folder).catch(() => undefined);
+  if (stat !== undefined && !stat.isDirectory()) {
+    throw new Error(`synthesizeToFolder: ${folder} is a file, not a folder; give the path of a folder (it is created if missing).`);
+  }
   await fs.mkdir(folder, { recursive: true });
   let conflict: string | undefined;
   if (await exists(path.join(folder, MANIFEST_FILE))) {
@@ -223,6 +240,7 @@ export async function synthesizeToFolder(options: SynthesizeToFolderOptions): Pr
   const { folder, signal } = options;
   // A function, not a field read, so the compiler does not narrow it across awaits.
   const aborted = (): boolean => signal?.aborted === true;
+  const hadManifest = await exists(path.join(folder, MANIFEST_FILE));
   const manifest = await openDataset(options);
 
   const found = await finishedBatches(folder);
@@ -237,6 +255,8 @@ export async function synthesizeToFolder(options: SynthesizeToFolderOptions): Pr
   const unusable = new Set(found.corrupt.map((c) => c.index));
   for (const c of corrupt) await fs.rm(c.file, { force: true });
   await removeLeftovers(folder, pending);
+  // What the folder's batches were made by; every new batch must come from the same run.
+  let runOfBatches = found.finished.length > 0 ? batchRun(await readBatch(batchFilePath(folder, found.finished[0]))) : undefined;
 
   const commitManifest = async (): Promise<void> => {
     // Rebuilt from the folder, so shards sharing one folder do not drop each other's batches; and
@@ -278,6 +298,14 @@ export async function synthesizeToFolder(options: SynthesizeToFolderOptions): Pr
         );
       }
       checkBatchShape(manifest, batch);
+      const run = batchRun(batch);
+      if (runOfBatches !== undefined && run !== runOfBatches) {
+        throw new Error(
+          `synthesizeToFolder: batch ${batch.index} was made by ${run} but the batches in ${folder} by ${runOfBatches}; ` +
+            'a dataset folder holds one run. Give each run its own configuration (the trainer options belong in it) or folder.',
+        );
+      }
+      runOfBatches = run;
       // A commit: the CLI's second Ctrl-C waits for it rather than lose a finished batch.
       await commit(async () => {
         await writeBatch(folder, batch, { classNames: options.classNames, png: options.png, grid: options.grid });
@@ -291,6 +319,9 @@ export async function synthesizeToFolder(options: SynthesizeToFolderOptions): Pr
       options.onBatch?.(batch, { done: skipped.length + summary.written.length, total: owned.length });
       if (aborted()) break;
     }
+  } catch (error) {
+    if (!hadManifest && summary.written.length === 0) await forgetEmptyDataset(folder);
+    throw error;
   } finally {
     // Stopping early (abort or error) lets a generator trainer run its cleanup (dispose tensors).
     if (pending.size > 0) {
@@ -310,6 +341,20 @@ export async function synthesizeToFolder(options: SynthesizeToFolderOptions): Pr
     );
   }
   return summary;
+}
+
+/** The run a batch says it belongs to: method, teacher, seed and steps. */
+function batchRun(batch: SynthesizedBatch): string {
+  return `${batch.method} of ${batch.teacher} (seed ${batch.seed}, ${batch.steps} steps)`;
+}
+
+/**
+ * After a run that failed before its first batch (a teacher the method cannot use, too little
+ * memory): removes the manifest this run created, if the folder still holds no batch at all, so
+ * the corrected command starts there without --overwrite.
+ */
+async function forgetEmptyDataset(folder: string): Promise<void> {
+  if ((await listBatchFiles(folder)).indices.length === 0) await fs.rm(path.join(folder, MANIFEST_FILE), { force: true });
 }
 
 function checkBatchShape(manifest: DatasetManifest, batch: SynthesizedBatch): void {

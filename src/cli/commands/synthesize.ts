@@ -4,6 +4,7 @@
  * progress on stderr.
  */
 import { createHash } from 'crypto';
+import * as os from 'os';
 import * as path from 'path';
 import { synthesizeToFolder } from '../../dataset/run';
 import { batchGridPath, batchImagesPath, MANIFEST_FILE } from '../../dataset/format';
@@ -218,6 +219,23 @@ function checkMethod(options: Options, shard: Shard): MethodName {
   return method;
 }
 
+// Synthesis holds the teacher's activations of the whole batch, with their gradients: counted for
+// the CIFAR ResNets, a few hundred times the batch's own pixels. 100x is a floor, not an estimate.
+const MEMORY_PER_PIXEL_BYTES = 4 * 100;
+
+/** Refuses, before anything starts, a batch that cannot fit in this machine's memory. */
+function checkBatchFits(batchSize: number, [height, width, channels]: readonly number[]): void {
+  const values = batchSize * height * width * channels;
+  const total = os.totalmem();
+  if (values <= 2 ** 31 - 1 && values * MEMORY_PER_PIXEL_BYTES <= total) return;
+  const gb = (bytes: number): string => `${(bytes / 1024 ** 3).toPrecision(3)} GB`;
+  throw new UsageError(
+    `natinv synthesize: --batch-size ${batchSize} does not fit: its ${height}x${width}x${channels} images alone take ` +
+      `${gb(values * 4)} as float32 and synthesis needs at least ${gb(values * MEMORY_PER_PIXEL_BYTES)} for the teacher's ` +
+      `activations, on a machine with ${gb(total)}. Use a smaller --batch-size (the papers use ${PAPER.batchSize}) and more --batches.`,
+  );
+}
+
 const CONFIGURATION_METHODS: Record<MethodName, string> = {
   ni: 'naturalInversion',
   di: 'deepInversion',
@@ -273,6 +291,7 @@ export async function synthesizeCommand(args: ParsedArgs, io: CliIo): Promise<nu
     const steps = options.number('steps') ?? quick.steps;
     const seed = options.number('seed') ?? 0;
     const png = options.flag('png', true);
+    checkBatchFits(batchSize, teacher.inputShape);
 
     reporter.note(`${METHOD_TITLES[method]} on ${resolved.description}; backend ${backend.name}; writing to ${out}`);
     if (!options.has('batch-size') || !options.has('steps')) {
@@ -295,6 +314,8 @@ export async function synthesizeCommand(args: ParsedArgs, io: CliIo): Promise<nu
       batchSize,
       steps,
       seed,
+      // Batches are bit-identical on one backend only: a folder is resumed on the backend that began it.
+      backend: backend.name,
       ...(method === 'ni' ? { featureTaps: [...teacher.featureTaps] } : {}),
       ...(method === 'adi' ? { studentArch } : {}),
       // Every setting of the fast method, defaults included (plain data).
