@@ -18,7 +18,7 @@ import * as os from 'os';
 import * as path from 'path';
 import * as tf from '@tensorflow/tfjs-core';
 import { synthesizeToFolder } from '../src/dataset/run';
-import { loadBundledTeacher } from '../src/models/zoo';
+import { loadBundledTeacher } from '../src/models/zoo-files';
 import { BackendName, backendFromEnv, BACKEND_ENV, useBackend } from '../src/runtime/backend';
 import { deepInversion, naturalInversion } from '../src/synthesis/methods';
 import { lineChartPng, PALETTE } from './chart';

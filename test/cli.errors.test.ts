@@ -22,6 +22,7 @@ import * as path from 'path';
 import { CommandSpec, parseArgs, UsageError } from '../src/cli/args';
 import { EXIT } from '../src/cli/io';
 import { cliRunner, expectFailure, expectOneLineError, saveTinyFolder, writeCifar } from './helpers/cli';
+import { MODELS_DIR } from './helpers/shared';
 import { tinyTeacher } from './helpers/tiny-teacher';
 
 const ROOT = path.resolve(__dirname, '..');
@@ -224,6 +225,11 @@ describe('bad command lines exit 2 with one line and no stack trace', () => {
 
 describe('failures exit 1 with the message naming the file', () => {
   const cases: Array<[string, string[], RegExp]> = [
+    [
+      'weights of another depth: counts, a few names, a guess at the architecture, one natinv prefix, no API-only hint',
+      ['synthesize', '--arch', 'resnet20', '--weights', path.join(MODELS_DIR, 'cifar10_resnet56.safetensors')],
+      /^natinv: cannot load resnet20 weights from \S+cifar10_resnet56\.safetensors: the PyTorch weights do not fit model "resnet20" \(\d+ problems\):\n {2}\d+ unexpected: [^\n]*; and \d+ more\nThe tensor names look like resnet56 \(9 blocks per stage\)\. Check that the architecture and numClasses match the checkpoint \(--arch, --classes\)\.$/,
+    ],
     [
       'an --out that is a file, named without the library function',
       ['synthesize', '--method', 'di', '--batch-size', '1', '--steps', '1', '--out', 'a-file'],

@@ -102,9 +102,9 @@ describe('loadPytorchWeights', () => {
       message = (e as Error).message;
     }
     expect(message).toContain('the PyTorch weights do not fit model "tiny" (3 problems)');
-    expect(message).toContain('missing: bn.running_mean (layer bn, PyTorch shape [2])');
-    expect(message).toContain('unexpected: extra.weight [7]');
-    expect(message).toContain('wrong shape: fc.weight (layer fc): expected PyTorch shape [4, 3], got [5, 3]');
+    expect(message).toContain('1 missing: bn.running_mean (layer bn, PyTorch shape [2])');
+    expect(message).toContain('1 unexpected: extra.weight [7]');
+    expect(message).toContain('1 wrong shape: fc.weight (layer fc): expected PyTorch shape [4, 3], got [5, 3]');
     expect(message).not.toContain('num_batches_tracked');
     expect(exportPytorchWeights(model)['bn.weight'].data).toEqual(before['bn.weight'].data);
     model.dispose();
@@ -143,9 +143,20 @@ describe('loadPytorchWeights', () => {
 });
 
 describe('loadTeacher errors', () => {
-  test('a checkpoint of another depth lists what is missing', async () => {
-    await expect(loadTeacher({ arch: 'resnet32', weights: RESNET20 })).rejects.toThrow(
-      /cannot load resnet32 weights from .*cifar10_resnet20\.safetensors: natinv: the PyTorch weights do not fit model "resnet32" \(60 problems\):\n  missing: layer1\.3\.conv1\.weight \(layer layer1\.3\.conv1, PyTorch shape \[16, 16, 3, 3\]\)/,
+  test('a checkpoint of another depth is summarized in a few lines, with a guess at its architecture', async () => {
+    const error = await loadTeacher({ arch: 'resnet32', weights: RESNET20 }).catch((e: Error) => e);
+    const message = (error as Error).message;
+    expect(message).toMatch(
+      /^natinv: cannot load resnet32 weights from .*cifar10_resnet20\.safetensors: the PyTorch weights do not fit model "resnet32" \(60 problems\):\n {2}60 missing: layer1\.3\.conv1\.weight \(layer layer1\.3\.conv1, PyTorch shape \[16, 16, 3, 3\]\); .*; and 57 more\nThe tensor names look like resnet20 \(3 blocks per stage\)\. Check that the architecture/,
+    );
+    expect(message.split('\n')).toHaveLength(3);
+  });
+
+  test('the summary guesses a deeper checkpoint too', async () => {
+    const resnet56 = path.join(MODELS_DIR, 'cifar10_resnet56.safetensors');
+    const error = await loadTeacher({ arch: 'resnet20', weights: resnet56 }).catch((e: Error) => e);
+    expect((error as Error).message).toMatch(
+      /\(\d+ problems\):\n {2}\d+ unexpected: .*; and \d+ more\nThe tensor names look like resnet56 \(9 blocks per stage\)\./,
     );
   });
 

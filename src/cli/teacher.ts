@@ -157,7 +157,12 @@ function withOverrides(resolved: ResolvedTeacher, options: Options, command: str
 }
 
 async function fromSafetensors(arch: ZooArchitecture, weights: string, options: Options): Promise<ResolvedTeacher> {
-  const teacher = await loadTeacher({ arch, weights, numClasses: options.number('classes') });
+  const teacher = await loadTeacher({ arch, weights, numClasses: options.number('classes') }).catch((cause: Error) => {
+    // The library's hint names an API option the command line does not have.
+    throw new Error(
+      cause.message.replace('; { strict: false } skips missing and unexpected tensors (never wrong shapes).', ' (--arch, --classes).'),
+    );
+  });
   return {
     teacher,
     description: `${arch} with weights ${weights}`,

@@ -148,6 +148,31 @@ function asFloatData(value: PytorchTensor): Float32Array {
   return value.data instanceof Float32Array ? value.data : Float32Array.from(value.data);
 }
 
+// A checkpoint for another depth differs in hundreds of tensors; a few names say enough.
+const LISTED_PER_KIND = 3;
+
+function summarize(list: readonly string[]): string {
+  const shown = list.slice(0, LISTED_PER_KIND).join('; ');
+  return list.length > LISTED_PER_KIND ? `${shown}; and ${list.length - LISTED_PER_KIND} more` : shown;
+}
+
+/**
+ * Which ResNet a state_dict's names describe, from its BasicBlocks per stage (`layerS.B.conv1`):
+ * three stages of n blocks are CIFAR ResNet-(6n+2), four of [2,2,2,2] / [3,4,6,3] ResNet-18 / 34.
+ */
+function guessCifarResNet(names: readonly string[]): string | undefined {
+  const blocks: number[] = [];
+  for (const name of names) {
+    const match = /^layer(\d)\.(\d+)\.conv1\.weight$/.exec(name);
+    if (match !== null) blocks[Number(match[1]) - 1] = Math.max(blocks[Number(match[1]) - 1] ?? 0, Number(match[2]) + 1);
+  }
+  const perStage = blocks.join(',');
+  if (blocks.length === 3 && blocks.every((n) => n === blocks[0])) return `resnet${6 * blocks[0] + 2} (${blocks[0]} blocks per stage)`;
+  if (perStage === '2,2,2,2') return 'resnet18';
+  if (perStage === '3,4,6,3') return 'resnet34';
+  return undefined;
+}
+
 /**
  * Fills `model` from a PyTorch state_dict (e.g. the `tensors` of a parsed safetensors file),
  * matching each layer by name (see the module comment for the layouts).
@@ -200,16 +225,22 @@ export function loadPytorchWeights(
       return `${key} ${Array.isArray(value?.shape) ? fmt(value.shape) : '(not a tensor)'}`;
     });
 
-  const problems: string[] = [];
-  if (strict) missing.forEach((p) => problems.push(`missing: ${p}`));
-  if (strict) unexpected.forEach((p) => problems.push(`unexpected: ${p}`));
-  wrongShape.forEach((p) => problems.push(`wrong shape: ${p}`));
-  invalid.forEach((p) => problems.push(`invalid: ${p}`));
-  if (problems.length > 0) {
+  const groups: Array<[string, string[]]> = [
+    ['missing', strict ? missing : []],
+    ['unexpected', strict ? unexpected : []],
+    ['wrong shape', wrongShape],
+    ['invalid', invalid],
+  ];
+  const count = groups.reduce((n, [, list]) => n + list.length, 0);
+  if (count > 0) {
+    const guess = guessCifarResNet(Object.keys(tensors));
     throw new Error(
-      `natinv: the PyTorch weights do not fit model "${model.name}" (${problems.length} problem${problems.length === 1 ? '' : 's'}):\n` +
-        problems.map((p) => `  ${p}`).join('\n') +
-        `\nCheck that the architecture and numClasses match the checkpoint` +
+      `natinv: the PyTorch weights do not fit model "${model.name}" (${count} problem${count === 1 ? '' : 's'}):\n` +
+        groups
+          .filter(([, list]) => list.length > 0)
+          .map(([kind, list]) => `  ${list.length} ${kind}: ${summarize(list)}`)
+          .join('\n') +
+        `\n${guess === undefined ? '' : `The tensor names look like ${guess}. `}Check that the architecture and numClasses match the checkpoint` +
         (strict ? '; { strict: false } skips missing and unexpected tensors (never wrong shapes).' : '.'),
     );
   }

@@ -70,7 +70,8 @@ export function teacherFromSafetensors(file: SafetensorsFile, options: LoadTeach
   } catch (cause) {
     model.dispose();
     const where = source == null ? '' : ` from ${source}`;
-    throw new Error(`natinv: cannot load ${arch} weights${where}: ${(cause as Error).message}`);
+    // The cause names natinv already; one prefix is enough.
+    throw new Error(`natinv: cannot load ${arch} weights${where}: ${(cause as Error).message.replace(/^natinv: /, '')}`);
   }
   model.trainable = false;
   return {
