@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { compose, flip, jitter, Random, roll } from '../src/node';
+import { Augmentation, compose, flip, jitter, Random, roll } from '../src/node';
 
 function grid(h: number, w: number): tf.Tensor4D {
   return tf.reshape(tf.range(0, h * w, 1, 'float32'), [1, h, w, 1]) as tf.Tensor4D;
@@ -42,8 +42,24 @@ describe('augment', () => {
     expect(flip({ probability: 0 }).apply(x, random)).toBe(x);
   });
 
-  test('compose applies in order; bad options are refused', () => {
+  test('compose applies in order, sharing one random stream', () => {
+    const double: Augmentation = { name: 'double', apply: (x) => tf.mul(x, 2) as tf.Tensor4D };
+    const addOne: Augmentation = { name: 'addOne', apply: (x) => tf.add(x, 1) as tf.Tensor4D };
+    const x = grid(1, 3); // [0 1 2]
+    expect(Array.from(compose(double, addOne).apply(x, new Random(0)).dataSync())).toEqual([1, 3, 5]);
+    expect(Array.from(compose(addOne, double).apply(x, new Random(0)).dataSync())).toEqual([2, 4, 6]);
+    // Jitter then flip equals the two applied by hand in that order, with the same draws.
+    const y = grid(5, 5);
+    const composed = compose(jitter(), flip({ probability: 1 })).apply(y, new Random(9));
+    const random = new Random(9);
+    const byHand = flip({ probability: 1 }).apply(jitter().apply(y, random), random);
+    expect(Array.from(composed.dataSync())).toEqual(Array.from(byHand.dataSync()));
+    expect(Array.from(composed.dataSync())).not.toEqual(Array.from(y.dataSync()));
     expect(compose(jitter(), flip()).name).toBe('jitter+flip');
+    expect(compose().apply(y, random)).toBe(y);
+  });
+
+  test('bad options are refused', () => {
     expect(() => jitter({ maxShift: -1 })).toThrow('jitter: maxShift must be a non-negative integer, got -1.');
     expect(() => flip({ probability: 2 })).toThrow('flip: probability must be in [0, 1], got 2.');
   });

@@ -263,7 +263,7 @@ describe('failures exit 1 with the message naming the file', () => {
     [
       'a model that is no image classifier',
       ['inspect', 'vector'],
-      /^natinv inspect: \S+vector.model\.json: natinv needs an image classifier \(input \[N, H, W, C\], logits \[N, classes\]\); this model takes \[, 5\] and returns \[, 3\]\.$/,
+      /^natinv inspect: \S+vector.model\.json: natinv needs an image classifier \(input \[N, H, W, C\], logits \[N, classes\]\); this model takes \[N, 5\] and returns \[N, 3\]\.$/,
     ],
     [
       'a dataset without a finished batch',

@@ -3,7 +3,16 @@ import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { readCifarFile, readSafetensorsFile } from '../src/io/files';
 import { metadataJson } from '../src/io/safetensors';
-import { assertImageBatch, IMAGENET_NORMALIZATION, InputNormalization, loadBundledTeacher, loadTeacher, Teacher } from '../src/node';
+import {
+  assertImageBatch,
+  IMAGENET_NORMALIZATION,
+  InputNormalization,
+  loadBundledTeacher,
+  loadTeacher,
+  Teacher,
+  ZooArchitecture,
+} from '../src/node';
+import { stageOutput } from './helpers/parity';
 import { DATA_DIR, MODELS_DIR, PARITY_DIR } from './helpers/shared';
 
 /** NHWC images in [0, 1] -> the teacher's normalized space, as a tensor. */
@@ -27,23 +36,31 @@ describe('teachers from PyTorch weights', () => {
   });
   afterAll(() => teacher.model.dispose());
 
-  test('ResNet-20 reproduces the parity logits and stage outputs', async () => {
+  test('loadTeacher reproduces the parity logits and stage outputs of the teacher the file names', async () => {
     const parity = await readSafetensorsFile(path.join(PARITY_DIR, 'teacher_logits.safetensors'));
-    expect(metadataJson(parity, 'model')).toBe('cifar10_resnet20');
+    const stem = metadataJson<string>(parity, 'model');
+    const arch = /^cifar(?:10|100)_(resnet\d+)$/.exec(stem)?.[1] as ZooArchitecture;
+    const named = await loadTeacher({ arch, weights: path.join(MODELS_DIR, `${stem}.safetensors`) });
     const norm = { mean: metadataJson<number[]>(parity, 'normalize_mean'), std: metadataJson<number[]>(parity, 'normalize_std') };
-    const { images01, logits, tap_layer1, tap_layer2, tap_layer3 } = parity.tensors;
+    const { images01, logits } = parity.tensors;
     // Images are independent in inference mode; the pure-JS cpu backend (~0.3 s an image) checks 4 of the 16.
     const count = tf.getBackend() === 'cpu' && process.env.NATINV_SLOW_TESTS !== '1' ? 4 : images01.shape[0];
     const x = normalized(images01.data as Float32Array, count, norm);
-    const names = ['linear', 'layer1.2', 'layer2.2', 'layer3.2'];
+    const taps = Object.keys(parity.tensors).filter((name) => name.startsWith('tap_'));
+    expect(taps.length).toBeGreaterThan(0);
+    const layerNames = named.model.layers.map((layer) => layer.name);
+    const tapLayers = taps.map((tap) => stageOutput(layerNames, tap.slice('tap_'.length)));
     const probe = tfl.model({
-      inputs: teacher.model.inputs,
-      outputs: names.map((n) => teacher.model.getLayer(n).output as tfl.SymbolicTensor),
+      inputs: named.model.inputs,
+      outputs: [named.model.outputs[0], ...tapLayers.map((n) => named.model.getLayer(n).output as tfl.SymbolicTensor)],
     });
     const outputs = probe.predict(x) as tf.Tensor[];
-    const refs = [logits, tap_layer1, tap_layer2, tap_layer3].map((r) => tf.tidy(() => tf.slice(tf.tensor(r.data, r.shape), 0, count)));
+    const refs = [logits, ...taps.map((tap) => parity.tensors[tap])].map((r) =>
+      tf.tidy(() => tf.slice(tf.tensor(r.data, r.shape), 0, count)),
+    );
     outputs.forEach((out, i) => expect(maxRelativeError(out, refs[i])).toBeLessThan(1e-4));
     tf.dispose([x, ...outputs, ...refs]);
+    named.model.dispose();
   });
 
   test('loadTeacher fills in name, classes, normalization and taps, and freezes the model', () => {

@@ -1,11 +1,10 @@
-import * as path from 'path';
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { FeatureSpec, featureSpecsFromModel, featureTransferPyramid } from '../src/sources';
 import { expectClose } from './helpers/compare';
-import { PARITY_DIR } from './helpers/shared';
-import { ParityFile, readParityFile } from './helpers/sources-parity';
+import { ParityRecord, readParityFile } from './helpers/parity';
 import { expectIdentical, expectUniform } from './helpers/sources-stats';
+import { sharedTeacher } from './helpers/teachers';
 
 const spec = (name: string, channels: number, size: number): FeatureSpec => ({ name, channels, height: size, width: size });
 
@@ -147,14 +146,17 @@ describe('featureTransferPyramid', () => {
   });
 
   describe('with the parity file weights', () => {
-    let file: ParityFile;
+    let file: ParityRecord;
+    let features: FeatureSpec[];
     beforeAll(() => {
-      file = readParityFile(path.join(PARITY_DIR, 'natural_inversion_step.safetensors'));
+      file = readParityFile('natural_inversion_step.safetensors');
+      const teacher = sharedTeacher(file.metadata.model as string);
+      features = featureSpecsFromModel(teacher.model, teacher.featureTaps);
     });
     afterAll(() => tf.dispose(Object.values(file.tensors)));
 
     test('loads ftp.* (reference names and PyTorch layouts) and round-trips them exactly', () => {
-      const ftp = featureTransferPyramid({ features: RESNET20, seed: 0 });
+      const ftp = featureTransferPyramid({ features, seed: 0 });
       ftp.loadPytorchParameters(file.tensors, { prefix: 'ftp.' });
       const back = ftp.toPytorchLayout(ftp.parameters);
       const names = Object.keys(file.tensors)
@@ -167,7 +169,7 @@ describe('featureTransferPyramid', () => {
       }
       // Gradients come back shaped as the file's grad.ftp.* entries.
       const g = tf.slice(file.tensors.generator_out, [0, 0, 0, 0], [2, -1, -1, -1]) as tf.Tensor4D;
-      const taps = randomTaps(RESNET20, 2, 7);
+      const taps = randomTaps(features, 2, 7);
       const { value, grads } = tf.variableGrads(() => tf.sum(ftp.forward(g, taps)));
       const pytorchGrads = ftp.toPytorchLayout(grads);
       for (const name of names) expect(pytorchGrads[name].shape).toEqual(file.tensors[`grad.ftp.${name}`].shape);

@@ -1,7 +1,6 @@
-import * as path from 'path';
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
-import { loadTeacher, Teacher, ZooArchitecture } from '../src/node';
+import { tapNetwork, Teacher } from '../src/node';
 import {
   adaptiveChannelScaling,
   conditionalGenerator,
@@ -11,11 +10,8 @@ import {
   RenderContext,
 } from '../src/sources';
 import { expectClose } from './helpers/compare';
-import { MODELS_DIR, PARITY_DIR } from './helpers/shared';
-import { ParityFile, readParityFile } from './helpers/sources-parity';
-
-// The reference feeds the FTP with the teacher's stage outputs, deepest first.
-const TAPS = ['layer3.2', 'layer2.2', 'layer1.2'];
+import { ParityFile, ParityRecord, readParityFile, stageOutput } from './helpers/parity';
+import { sharedTeacher } from './helpers/teachers';
 
 interface GeneratorSpec {
   latent: number;
@@ -24,29 +20,41 @@ interface GeneratorSpec {
   init_size: number;
 }
 
+// Model, generator sizes and FTP depth come from the parity file's metadata and tensors, the tap
+// layers from the zoo: a set made the same way from another CIFAR ResNet depth passes unchanged.
 describe('NaturalInversion image parity (natural_inversion_step.safetensors)', () => {
-  let file: ParityFile;
+  let file: ParityRecord;
   let spec: GeneratorSpec;
   let teacher: Teacher;
+  let taps: readonly string[];
   let tapModel: tfl.LayersModel;
-  beforeAll(async () => {
-    file = readParityFile(path.join(PARITY_DIR, 'natural_inversion_step.safetensors'));
+  beforeAll(() => {
+    file = readParityFile('natural_inversion_step.safetensors');
     spec = file.metadata.generator as GeneratorSpec;
-    const stem = file.metadata.model as string;
-    const arch = /^cifar(?:10|100)_(resnet\d+)$/.exec(stem)?.[1] as ZooArchitecture;
-    teacher = await loadTeacher({ arch, weights: path.join(MODELS_DIR, `${stem}.safetensors`) });
+    teacher = sharedTeacher(file.metadata.model as string);
+    taps = teacher.featureTaps;
     tapModel = tfl.model({
       inputs: teacher.model.inputs,
-      outputs: TAPS.map((n) => teacher.model.getLayer(n).output as tfl.SymbolicTensor),
+      outputs: taps.map((n) => teacher.model.getLayer(n).output as tfl.SymbolicTensor),
     });
   });
-  afterAll(() => {
-    teacher.model.dispose();
-    tf.dispose(Object.values(file.tensors));
-  });
+  afterAll(() => tf.dispose(Object.values(file.tensors)));
 
-  test("the zoo's default taps are the reference's", () => {
-    expect(teacher.featureTaps).toEqual(TAPS);
+  test("the zoo's default taps are the reference's stage outputs, deepest first, with its FTP's channels", () => {
+    // The reference taps the stages teacher_logits.safetensors names (tap_<stage>), deepest first.
+    const stages = new ParityFile('teacher_logits.safetensors')
+      .names()
+      .filter((name) => name.startsWith('tap_'))
+      .map((name) => name.slice('tap_'.length))
+      .sort()
+      .reverse();
+    const { layerNames } = tapNetwork(teacher.model);
+    expect(taps).toEqual(stages.map((stage) => stageOutput(layerNames, stage)));
+    // Its FTP has one reduce.k per tap after the first, mapping tap k's channels to tap k+1's.
+    const channels = featureSpecsFromModel(teacher.model, taps).map((f) => f.channels);
+    const reduces = Object.keys(file.tensors).filter((name) => /^ftp\.reduce\.\d+\.weight$/.test(name));
+    expect(reduces).toHaveLength(taps.length - 1);
+    reduces.forEach((_, k) => expect(file.tensors[`ftp.reduce.${k}.weight`].shape).toEqual([channels[k + 1], channels[k], 1, 1]));
   });
 
   test('image = alpha * FTP(G(z), teacher taps of G(z)) from the separate modules', () => {
@@ -55,11 +63,11 @@ describe('NaturalInversion image parity (natural_inversion_step.safetensors)', (
       numClasses: spec.classes,
       baseWidth: spec.channels,
       initSize: spec.init_size,
-      outputSize: spec.init_size * 4,
+      outputSize: teacher.inputShape[0],
       seed: 0,
     });
     g.loadPytorchParameters(file.tensors, { prefix: 'generator.' });
-    const ftp = featureTransferPyramid({ features: featureSpecsFromModel(teacher.model, TAPS), seed: 0 });
+    const ftp = featureTransferPyramid({ features: featureSpecsFromModel(teacher.model, taps), seed: 0 });
     ftp.loadPytorchParameters(file.tensors, { prefix: 'ftp.' });
     const acs = adaptiveChannelScaling({ batchSize: file.tensors.alpha.shape[0], seed: 0 });
     acs.alpha.assign(file.tensors.alpha);
@@ -92,7 +100,7 @@ describe('NaturalInversion image parity (natural_inversion_step.safetensors)', (
     const context: RenderContext = {
       augment: (images) => images,
       teacherFeatures: (images, names) => {
-        expect(names).toEqual(TAPS);
+        expect(names).toEqual(taps);
         return tapModel.predict(images) as tf.Tensor4D[];
       },
     };

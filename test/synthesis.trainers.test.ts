@@ -43,9 +43,21 @@ describe('trainers', () => {
   });
 
   test('deepInversion imagenet setting clips pixels to the valid range', async () => {
-    const [batch] = await collect(deepInversion(teacher, { ...small, setting: 'imagenet', augmentation: undefined }));
-    checkBatch(batch, teacher, 'deepInversion');
-    expect(Object.keys(batch.terms)).toEqual(['ce', 'bn', 'tv', 'l2']);
+    // The normalized images themselves (not images01, which is always clipped) must map into [0, 1].
+    const outOfRange = (batch: SynthesizedBatch) => {
+      const { mean, std } = teacher.normalization;
+      return Array.from(batch.images).filter((v, i) => {
+        const pixel = v * std[i % 3] + mean[i % 3];
+        return pixel < -1e-6 || pixel > 1 + 1e-6;
+      }).length;
+    };
+    const [clipped] = await collect(deepInversion(teacher, { ...small, setting: 'imagenet', augmentation: undefined }));
+    checkBatch(clipped, teacher, 'deepInversion');
+    expect(Object.keys(clipped.terms)).toEqual(['ce', 'bn', 'tv', 'l2']);
+    expect(outOfRange(clipped)).toBe(0);
+    // The cifar setting does not clip: its N(0, 1) pixels leave the range, so the check above can fail.
+    const [unclipped] = await collect(deepInversion(teacher, { ...small }));
+    expect(outOfRange(unclipped)).toBeGreaterThan(0);
   });
 
   test('naturalInversion yields finished batches', async () => {

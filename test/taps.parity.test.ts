@@ -1,17 +1,8 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { normalize, tapNetwork, TappedNetwork } from '../src/node';
+import { normalize, tapNetwork } from '../src/node';
 import { expectClose } from './helpers/compare';
-import { ParityFile } from './helpers/parity';
+import { ParityFile, stageOutput } from './helpers/parity';
 import { sharedTeacher } from './helpers/teachers';
-
-/** The layer whose output is PyTorch's `model.<stage>`: the stage's last block (`layer1` -> `layer1.2`). */
-function stageOutput(network: TappedNetwork, stage: string): string {
-  const blocks = network.layerNames
-    .map((name) => new RegExp(`^${stage.replace('.', '\\.')}\\.(\\d+)$`).exec(name))
-    .filter((m): m is RegExpExecArray => m != null);
-  if (blocks.length === 0) throw new Error(`no block output for stage ${stage}`);
-  return blocks.sort((a, b) => Number(b[1]) - Number(a[1]))[0][0];
-}
 
 // The tapped forward pass natinv's objectives use reproduces the reference logits and every
 // `tap_<stage>` tensor (stage outputs after the residual add and ReLU), from the file's images
@@ -26,7 +17,7 @@ test('tapped forward pass matches teacher_logits.safetensors', () => {
   const first = <T extends tf.Tensor>(t: T) => tf.slice(t, 0, count) as T;
   const taps = parity.names().filter((name) => name.startsWith('tap_'));
   expect(taps.length).toBeGreaterThan(0);
-  const layerOf = (tap: string) => stageOutput(network, tap.slice('tap_'.length));
+  const layerOf = (tap: string) => stageOutput(network.layerNames, tap.slice('tap_'.length));
   const out = network.forward(normalize(first(all), normalization), { features: taps.map(layerOf) });
   expectClose(out.logits, first(parity.tensor('logits')), 1e-4);
   for (const tap of taps) expectClose(out.features.get(layerOf(tap)), first(parity.tensor(tap)), 1e-4);

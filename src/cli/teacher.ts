@@ -172,6 +172,11 @@ async function fromSafetensors(arch: ZooArchitecture, weights: string, options: 
   };
 }
 
+/** A symbolic shape as the error messages write it: the unknown batch size is N, other unknown sizes ?. */
+function symbolicShape(shape: ReadonlyArray<number | null>): string {
+  return `[${shape.map((d, i) => (d != null ? d : i === 0 ? 'N' : '?')).join(', ')}]`;
+}
+
 async function fromModelFolder(location: string, options: Options, command: string): Promise<ResolvedTeacher> {
   const { model, metadata } = await loadModelFolder(location);
   model.trainable = false;
@@ -181,7 +186,7 @@ async function fromModelFolder(location: string, options: Options, command: stri
     model.dispose();
     throw new Error(
       `${modelJsonPath(location)}: natinv needs an image classifier (input [N, H, W, C], logits [N, classes]); this model ` +
-        `takes [${input.join(', ')}] and returns [${output.join(', ')}].`,
+        `takes ${symbolicShape(input)} and returns ${symbolicShape(output)}.`,
     );
   }
   const [, h, w, c] = input as number[];
