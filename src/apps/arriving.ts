@@ -87,7 +87,8 @@ export interface GrowingPoolBatches {
  * or a batch's size differs from `images.batchSize`.
  */
 export function growingPoolBatches(images: ArrivingImages, settings: GrowingPoolSettings, signal?: AbortSignal): GrowingPoolBatches {
-  const { what, imageShape, planned } = { ...settings, planned: images.planned };
+  const { what, imageShape } = settings;
+  const { planned } = images;
   const iterator = images.batches[Symbol.asyncIterator]();
   const joined: SynthesizedBatch[] = [];
   let pool: ImagePool | undefined;

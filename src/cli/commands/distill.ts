@@ -120,7 +120,7 @@ export const DISTILL: CommandSpec = {
     'natinv distill --method ni --rounds 100 --clock cpu --out kd-ni',
     'natinv distill --data natinv-out --epochs 5 --batch-size 32 --test test_batch.bin.gz --test-limit 1000',
     'natinv distill --arch resnet56 --weights cifar10_resnet56.safetensors --data run --student-arch resnet20 --out kd-resnet20',
-    'natinv distill --data /work/pool --follow --json   # while the shards of an indexed job write /work/pool',
+    'natinv distill --data /pool/run --follow --json   # while the shards of an indexed job write /pool/run',
   ],
 };
 
