@@ -156,7 +156,8 @@ export class Progress {
     this.reporter.note(
       `batch ${batch.index + 1}/${this.plan?.runBatches ?? '?'} done in ${formatDuration(this.now() - this.batchStart)}: ` +
         `loss ${formatNumber(batch.loss)} (${formatTerms(batch.terms)}), teacher agrees on ${correct}/${count} targets ` +
-        `(mean confidence ${formatNumber(confidence)}) -> ${where}`,
+        // natinv evaluate judges the PNGs, clipped to [0, 1]: its count may differ, and should not surprise.
+        `(mean confidence ${formatNumber(confidence)}; judged unclipped, the PNGs are clipped) -> ${where}`,
     );
   }
 
