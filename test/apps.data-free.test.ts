@@ -147,3 +147,28 @@ test('bad input gets a clear error', async () => {
   plain.dispose();
   student.dispose();
 });
+
+test('a time budget fixes the round count from the first rounds and keeps it in the snapshot', async () => {
+  // A fake clock: every reading advances 100 ms, so a round costs 200 ms (synthesis 100, KD 100): 1000 / 200 = 5 rounds.
+  let now = 0;
+  const clock = (): number => (now += 100);
+  const student = tinyNet({ seed: 3 });
+  const planned: Array<number | undefined> = [];
+  const snapshots: DataFreeDistillSnapshot[] = [];
+  const result = await dataFreeDistill(
+    options(student, {
+      rounds: undefined,
+      budgetMs: 1000,
+      clock,
+      planAfterRounds: 2,
+      testSet: undefined,
+      checkpointEveryMs: 0,
+      checkpoint: (snap) => void snapshots.push({ json: JSON.parse(JSON.stringify(snap.json)), tensors: {}, pool: [] }),
+      onRound: (r) => void planned.push(r.rounds),
+    }),
+  );
+  expect(planned).toEqual([undefined, 5, 5, 5, 5]);
+  expect(result.rounds).toBe(5);
+  expect(snapshots.map((snap) => snap.json.plannedRounds)).toEqual([null, 5, 5, 5, 5]);
+  student.dispose();
+});
