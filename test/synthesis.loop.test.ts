@@ -10,7 +10,7 @@ import {
   synthesize,
   totalVariation,
   weighted,
-} from '../src';
+} from '../src/node';
 import { tinyTeacher } from './helpers/tiny-teacher';
 
 const objective = () =>
@@ -54,6 +54,22 @@ describe('synthesize', () => {
     expect(result.images.shape).toEqual([4, 8, 8, 3]);
     expect(result.aborted).toBe(false);
     expect(Array.from(result.targets!)).toEqual(targets);
+    result.images.dispose();
+  });
+
+  test('onStep hands a copy of the best images so far, for live previews', async () => {
+    const previews: Float32Array[] = [];
+    const result = await run(1, 6, {
+      onStep: (r) => {
+        const images = r.bestImages!();
+        previews.push(images.dataSync() as Float32Array);
+        images.dispose();
+      },
+    });
+    expect(previews).toHaveLength(6);
+    expect(previews[0]).not.toEqual(previews[5]);
+    // After the last step the preview is exactly what the loop returns.
+    expect(previews[5]).toEqual(result.images.dataSync());
     result.images.dispose();
   });
 

@@ -22,6 +22,11 @@ export interface StepReport {
   readonly bestLoss: number;
   readonly learningRates: Readonly<Record<string, number>>;
   readonly elapsedMs: number;
+  /**
+   * A copy of the best-loss images so far (NHWC, the teacher's normalized space), for live
+   * previews; the caller disposes it. Call it during onStep only: the loop owns what it copies.
+   */
+  readonly bestImages?: () => tf.Tensor4D;
 }
 
 export interface SynthesisOptions {
@@ -214,7 +219,17 @@ export async function synthesize(options: SynthesisOptions): Promise<SynthesisRe
         best?.dispose();
         best = tf.tidy(() => tf.clone(source.render(plain)));
       }
-      await options.onStep?.({ step, steps, loss, terms, bestLoss, learningRates, elapsedMs: Date.now() - started });
+      const kept = best as tf.Tensor4D; // set at step 1 at the latest: any finite loss beats Infinity
+      await options.onStep?.({
+        step,
+        steps,
+        loss,
+        terms,
+        bestLoss,
+        learningRates,
+        elapsedMs: Date.now() - started,
+        bestImages: () => tf.clone(kept) as tf.Tensor4D,
+      });
     }
   } catch (error) {
     best?.dispose();

@@ -1,9 +1,10 @@
-import { existsSync, promises as fs } from 'fs';
-import * as http from 'http';
-import type { AddressInfo } from 'net';
+import { existsSync } from 'fs';
 import * as path from 'path';
 import * as esbuild from 'esbuild';
 import { Browser, chromium } from 'playwright-core';
+
+export { serveStatic } from '../../examples/web/static-server';
+export type { StaticServer } from '../../examples/web/static-server';
 
 /**
  * What the browser suite needs: a bundled page, a static server on 127.0.0.1 and the system's
@@ -53,52 +54,4 @@ export async function bundle(entry: string, outdir: string): Promise<void> {
     sourcemap: true,
     logLevel: 'warning',
   });
-}
-
-const TYPES: Record<string, string> = {
-  '.html': 'text/html; charset=utf-8',
-  '.js': 'text/javascript',
-  '.map': 'application/json',
-  '.wasm': 'application/wasm',
-  '.json': 'application/json',
-  '.png': 'image/png',
-  '.css': 'text/css',
-};
-
-export interface StaticServer {
-  readonly url: string;
-  close(): Promise<void>;
-}
-
-/**
- * Serves folders on 127.0.0.1 under URL prefixes (`{ '/': dist, '/wasm/': wasmDir }`); the
- * longest matching prefix wins. Nothing outside the folders is reachable.
- */
-export async function serveStatic(routes: Readonly<Record<string, string>>): Promise<StaticServer> {
-  const prefixes = Object.keys(routes).sort((a, b) => b.length - a.length);
-  const server = http.createServer((request, response) => {
-    void (async () => {
-      const url = new URL(request.url ?? '/', 'http://127.0.0.1');
-      const prefix = prefixes.find((p) => url.pathname.startsWith(p));
-      const root = prefix == null ? undefined : path.resolve(routes[prefix]);
-      let file = root == null ? undefined : path.resolve(root, '.' + decodeURIComponent(url.pathname.slice(prefix!.length - 1)));
-      if (file != null && url.pathname.endsWith('/')) file = path.join(file, 'index.html');
-      if (root == null || file == null || (file !== root && !file.startsWith(root + path.sep))) {
-        response.writeHead(404).end();
-        return;
-      }
-      try {
-        const body = await fs.readFile(file);
-        response.writeHead(200, { 'content-type': TYPES[path.extname(file)] ?? 'application/octet-stream' }).end(body);
-      } catch {
-        response.writeHead(404).end();
-      }
-    })();
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  return {
-    url: `http://127.0.0.1:${port}`,
-    close: () => new Promise<void>((resolve, reject) => server.close((error) => (error ? reject(error) : resolve()))),
-  };
 }
