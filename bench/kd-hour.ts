@@ -383,7 +383,7 @@ async function report(flags: Flags, root: string): Promise<void> {
   await writeJsonAtomic(path.join(out, 'kd-hour.json'), { rows, machine: machine(String(rows[0].configuration.backend)) });
   const chart = lineChartPng(
     rows.map((r) => ({
-      name: `${r.row} (${r.configuration.clock} clock)`,
+      name: `${r.row} (${String(r.configuration.clock)} clock)`,
       points: r.evaluations.map((e): [number, number] => [e.minutes, e.lossless1017]),
     })),
     {

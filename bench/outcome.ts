@@ -171,7 +171,7 @@ async function main(): Promise<void> {
       const { mean: m, std: sd } = teacher.normalization;
       // Values the clipping moved (the mapping itself is float32 on the backend, hence the slack).
       let moved = 0;
-      batch.images.forEach((v, i) => void (Math.abs(batch!.images01[i] - (v * sd[i % 3] + m[i % 3])) > 1e-5 && moved++));
+      batch.images.forEach((v, i) => void (Math.abs(batch.images01[i] - (v * sd[i % 3] + m[i % 3])) > 1e-5 && moved++));
       let keptCorrect = 0;
       batch.predictions.forEach((p, i) => void (p === batch?.targets[i] && keptCorrect++));
       const sorted = [...stepTimes].sort((a, b) => a - b);

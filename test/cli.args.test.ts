@@ -120,6 +120,7 @@ describe('progress display', () => {
 
   it('on a terminal, the time estimate starts a line of its own, not glued to the progress line', () => {
     const out = fakeRun(true, (reporter) => reporter.note('estimated time: 20s'))();
+    // eslint-disable-next-line no-control-regex -- the terminal's erase-line escape is what is checked
     expect(out).toMatch(/ETA \S+\nestimated time: 20s\n\r\x1b\[2Kbatch 1\/1 step 6\/20/);
   });
 

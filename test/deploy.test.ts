@@ -33,8 +33,8 @@ const packageJson = JSON.parse(read('package.json')) as {
 
 /** The API kinds deploy/ may use, each with its schema-validating model. */
 const MODELS: Record<string, (data: object) => { validate(): void }> = {
-  'v1/PersistentVolumeClaim': (data) => new PersistentVolumeClaim(data as never),
-  'batch/v1/Job': (data) => new Job(data as never),
+  'v1/PersistentVolumeClaim': (data) => new PersistentVolumeClaim(data),
+  'batch/v1/Job': (data) => new Job(data),
 };
 
 // Parsed YAML, read field by field by the checks below (the schemas are checked by the models).

@@ -22,6 +22,7 @@ const f32 = (shape: number[], begin: number) => ({
 });
 
 /** The header of a real file read independently of the parser under test. */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- a raw JSON header, checked field by field below
 function readHeader(bytes: Uint8Array): Record<string, any> {
   const n = Number(new DataView(bytes.buffer, bytes.byteOffset).getBigUint64(0, true));
   return JSON.parse(Buffer.from(bytes.subarray(8, 8 + n)).toString('utf8'));
@@ -243,6 +244,7 @@ describe('real files', () => {
     expect(file.metadata).toEqual(metadata);
     expect(Object.keys(file.tensors).sort()).toEqual(Object.keys(entries).sort());
     const n = new DataView(bytes.buffer, bytes.byteOffset).getUint32(0, true);
+    // eslint-disable-next-line @typescript-eslint/no-explicit-any -- raw JSON header entries
     for (const [name, entry] of Object.entries<any>(entries)) {
       const t = file.tensors[name];
       expect(t.shape).toEqual(entry.shape);

@@ -178,7 +178,7 @@ describe.each([
 
 /** The standard-layer shortcut as one model, so it applies to a tensor like a layer. */
 function standardShortcut(padChannels: number): tfl.LayersModel {
-  const input = tfl.input({ shape: [null, null, 2] as unknown as number[] });
+  const input = tfl.input({ shape: [null, null, 2] });
   return tfl.model({ inputs: input, outputs: optionAShortcut(input, padChannels, 'sc') });
 }
 

@@ -15,7 +15,7 @@ function energyOf(layer: string): Objective {
 /** The same value computed with the layers API, independently of natinv's tapped forward pass. */
 function expectedEnergy(teacher: Teacher, layer: string, images: tf.Tensor): number {
   return tf.tidy(() => {
-    const truncated = tfl.model({ inputs: teacher.model.inputs, outputs: teacher.model.getLayer(layer).output as tfl.SymbolicTensor });
+    const truncated = tfl.model({ inputs: teacher.model.inputs, outputs: teacher.model.getLayer(layer).output });
     return tf.mean(tf.square(truncated.predict(images) as tf.Tensor)).dataSync()[0];
   });
 }

@@ -101,7 +101,7 @@ describe('adaptiveChannelScaling', () => {
     const x = tf.ones([2, 3, 3, 2]) as tf.Tensor4D;
     const y = small.apply(x);
     const alpha = small.alpha.dataSync();
-    const ya = y.arraySync() as number[][][][];
+    const ya = y.arraySync();
     expect(ya[1][2][0][1]).toBeCloseTo(alpha[3], 6);
     expect(ya[0][1][1][0]).toBeCloseTo(alpha[0], 6);
     expect(() => small.apply(tf.ones([3, 3, 3, 2]) as tf.Tensor4D)).toThrow(/expected \[2, H, W, 2\]/);
@@ -190,7 +190,7 @@ describe('naturalSource', () => {
     const variables = source.groups.flatMap((g) => g.variables);
     const gradsWith = (detach: boolean) => {
       const context = contextFor(teacher, { detach });
-      return tf.variableGrads(() => tf.sum(tf.square(source.render(context))), variables as tf.Variable[]);
+      return tf.variableGrads(() => tf.sum(tf.square(source.render(context))), variables);
     };
     const detached = gradsWith(true);
     const onTape = gradsWith(false);

@@ -73,7 +73,7 @@ function expectSameRun(wasm: Run, cpu: Run): void {
 /** Depthwise layers at stride 1 and 2, 'same' (TF's asymmetric padding at stride 2) and 'valid'. */
 function depthwiseNet(): tfl.LayersModel {
   const input = tfl.input({ shape: [9, 10, 4], name: 'image' });
-  let x = input as tfl.SymbolicTensor;
+  let x = input;
   const layers: Array<[number, 'same' | 'valid', number]> = [
     [2, 'same', 3],
     [1, 'same', 3],

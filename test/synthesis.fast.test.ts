@@ -209,7 +209,7 @@ describe('fast method terms', () => {
     const m = 0.9;
     const value = tf.tidy(() => {
       const taps = network.forward(images, { batchNorm: true });
-      const channels = taps.batchNorm.map((t) => t.input.shape[t.input.rank - 1] as number);
+      const channels = taps.batchNorm.map((t) => t.input.shape[t.input.rank - 1]);
       const history = {
         momentum: m,
         means: channels.map((c, i) => tf.fill([c], 0.3 * (i + 1)) as tf.Tensor1D),

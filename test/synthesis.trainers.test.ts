@@ -1,5 +1,4 @@
 import * as tf from '@tensorflow/tfjs-core';
-import * as tfl from '@tensorflow/tfjs-layers';
 import { adaptiveDeepInversion, deepInversion, naturalInversion, SynthesizedBatch, Teacher } from '../src/node';
 import { tinyTeacher } from './helpers/tiny-teacher';
 
@@ -78,7 +77,7 @@ describe('trainers', () => {
   });
 
   test('adaptiveDeepInversion adds the competition term and trains the student between batches', async () => {
-    const student = tinyTeacher({ seed: 9 }).model as tfl.LayersModel;
+    const student = tinyTeacher({ seed: 9 }).model;
     const pools: number[] = [];
     const batches = await collect(
       adaptiveDeepInversion(teacher, {

@@ -14,12 +14,8 @@ export function isTeacher(value: Classifier): value is Teacher {
 
 /** The LayersModel behind a {@link Classifier}; `what` names the argument in the error. */
 export function modelOfClassifier(value: Classifier, what: string): tfl.LayersModel {
-  const model = value != null && isTeacher(value) ? value.model : (value as tfl.LayersModel);
-  if (
-    model == null ||
-    typeof (model as tfl.LayersModel).getLayer !== 'function' ||
-    typeof (model as tfl.LayersModel).apply !== 'function'
-  ) {
+  const model = value != null && isTeacher(value) ? value.model : value;
+  if (model == null || typeof model.getLayer !== 'function' || typeof model.apply !== 'function') {
     throw new Error(`${what} must be a tfjs LayersModel or a natinv Teacher, got ${model === null ? 'null' : typeof model}.`);
   }
   return model;

@@ -50,7 +50,7 @@ export function poolBatches(pool: ImagePool, batchSize: number, augmentation: Pa
     const indices = (order as Int32Array).subarray(k * batchSize, Math.min((k + 1) * batchSize, pool.count));
     const { images01, targets } = pool.gather(indices);
     return {
-      images01: cropFlip(images01, indices.length, pool.imageShape as [number, number, number], augmentation, random),
+      images01: cropFlip(images01, indices.length, pool.imageShape, augmentation, random),
       count: indices.length,
       targets,
     };

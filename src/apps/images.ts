@@ -154,7 +154,7 @@ export class ImagePool {
 
 /** Labels as int32, checked against the image count and the number of classes. */
 export function labelsOf(labels: ArrayLike<number> | tf.Tensor1D, count: number, classes: number, what: string): Int32Array {
-  const values = isTensor(labels) ? Int32Array.from(labels.dataSync()) : Int32Array.from(labels as ArrayLike<number>);
+  const values = isTensor(labels) ? Int32Array.from(labels.dataSync()) : Int32Array.from(labels);
   if (values.length !== count) throw new Error(`${what}: ${values.length} labels for ${count} images.`);
   const bad = values.findIndex((l) => !(l >= 0 && l < classes));
   if (bad >= 0)
@@ -200,7 +200,7 @@ export function resolveLabelled(
     }
     tensor = data.images;
   } else if (isTensor(data.images01)) {
-    tensor = data.images01 as tf.Tensor4D;
+    tensor = data.images01;
   } else if (data.images01 instanceof Float32Array) {
     host = data.images01;
     if (host.length % size !== 0)

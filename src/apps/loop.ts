@@ -315,7 +315,7 @@ export function runStep<P extends tf.TensorContainer>(
   let prepared: P | undefined;
   let kept: Record<string, tf.Scalar> = {};
   try {
-    prepared = spec.prepare?.(batch, inputs) as P;
+    prepared = spec.prepare?.(batch, inputs);
     const network = tapNetwork(spec.model);
     let batchNorm: readonly BatchNormUpdate[] = [];
     const { value, grads } = tf.variableGrads(() => {

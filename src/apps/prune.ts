@@ -229,7 +229,7 @@ function checkModel(model: tfl.LayersModel, config: ModelConfig): void {
  * await fineTune({ model: pruned, images: data, teacher, labels: 'teacher' });
  */
 export function pruneFilters(model: tfl.LayersModel, options: PruneFiltersOptions): PruneFiltersResult {
-  if (model == null || typeof (model as tfl.LayersModel).getConfig !== 'function') {
+  if (model == null || typeof model.getConfig !== 'function') {
     throw new Error('pruneFilters: the first argument must be a tfjs LayersModel (for a Teacher, pass teacher.model).');
   }
   const ratio = options?.ratio;

@@ -22,7 +22,7 @@ export const DEFAULT_METRICS_BATCH_SIZE = 256;
 export function modelOf(network: Network, what: string): tfl.LayersModel {
   const candidate = network as Partial<Teacher>;
   const model = candidate.normalization !== undefined && candidate.model !== undefined ? candidate.model : (network as tfl.LayersModel);
-  if (model == null || typeof (model as tfl.LayersModel).getLayer !== 'function') {
+  if (model == null || typeof model.getLayer !== 'function') {
     throw new Error(`${what}: expected a tfjs LayersModel or a natinv Teacher, got ${model === null ? 'null' : typeof model}.`);
   }
   return model;
@@ -73,7 +73,7 @@ export async function forEachChunk(
     }
   };
   if (isTensor(images)) {
-    await run(images as tf.Tensor4D, false);
+    await run(images, false);
     return offset;
   }
   const iterable = images as Iterable<tf.Tensor4D> | AsyncIterable<tf.Tensor4D>;

@@ -129,14 +129,14 @@ export function batchNormStatisticsLoss(taps: readonly BatchNormTap[], firstLaye
       },
     };
   });
-  return tf.tidy(() => (op as (...xs: tf.Tensor[]) => tf.Scalar)(...inputs));
+  return tf.tidy(() => op(...inputs));
 }
 
 /** Mean softmax cross-entropy of `logits` [B, K] against integer `targets` [B]. */
 export function crossEntropyLoss(logits: tf.Tensor, targets: tf.Tensor): tf.Scalar {
   return tf.tidy(() => {
     const classes = logits.shape[logits.rank - 1];
-    const oneHot = tf.oneHot(tf.cast(targets, 'int32') as tf.Tensor1D, classes);
+    const oneHot = tf.oneHot(tf.cast(targets, 'int32'), classes);
     const logProbabilities = tf.logSoftmax(logits);
     return tf.neg(tf.mean(tf.sum(tf.mul(oneHot, logProbabilities), -1))) as tf.Scalar;
   });
@@ -231,7 +231,7 @@ export function l2PriorLoss(images: tf.Tensor4D, form: L2PriorForm = 'batch'): t
 
 /** sum(target * (log target - logInput)) / batch: PyTorch's KLDivLoss with reduction 'batchmean'. */
 function klBatchMean(logInput: tf.Tensor, target: tf.Tensor, logTarget: tf.Tensor): tf.Scalar {
-  return tf.div(tf.sum(tf.mul(target, tf.sub(logTarget, logInput))), logInput.shape[0] as number) as tf.Scalar;
+  return tf.div(tf.sum(tf.mul(target, tf.sub(logTarget, logInput))), logInput.shape[0]) as tf.Scalar;
 }
 
 /**
@@ -275,7 +275,7 @@ export function maskedDisagreementLoss(studentLogits: tf.Tensor, teacherLogits: 
       const s = args[0] as tf.Tensor;
       return { value: tf.cast(tf.equal(tf.argMax(s, -1), tf.argMax(teacherLogits, -1)), 'float32'), gradFunc: () => tf.zerosLike(s) };
     });
-    const agree = (agreement as (s: tf.Tensor) => tf.Tensor)(studentLogits);
+    const agree = agreement(studentLogits);
     const logStudent = tf.logSoftmax(tf.div(studentLogits, temperature));
     const logTeacher = tf.logSoftmax(tf.div(teacherLogits, temperature));
     const perImage = tf.sum(tf.mul(tf.exp(logTeacher), tf.sub(logTeacher, logStudent)), -1);

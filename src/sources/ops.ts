@@ -75,7 +75,7 @@ export function conv2dForwardGradients(x: tf.Tensor4D, kernel: tf.Tensor4D): tf.
       },
     };
   });
-  return op(x, kernel) as tf.Tensor4D;
+  return op(x, kernel);
 }
 
 /**
@@ -108,7 +108,7 @@ export function batchNormBatchStats(x: tf.Tensor4D, gamma: tf.Tensor, beta: tf.T
       },
     };
   });
-  return op(x, gamma, beta) as tf.Tensor4D;
+  return op(x, gamma, beta);
 }
 
 /**

@@ -197,7 +197,7 @@ export async function synthesize(options: SynthesisOptions): Promise<SynthesisRe
         return total;
       }, variables);
       const numbers = Array.from(await (packed as tf.Tensor).data());
-      tf.dispose([packed as tf.Tensor, value]);
+      tf.dispose([packed, value]);
       const loss = numbers[0];
       const terms = Object.fromEntries(termNames.map((name, i) => [name, numbers[i + 1]]));
       if (!Number.isFinite(loss)) {

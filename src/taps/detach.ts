@@ -16,7 +16,7 @@ export function withoutGradient(x: tf.Tensor, fn: (x: tf.Tensor) => tf.Tensor[])
     return { value, gradFunc: () => [tf.zerosLike(input)] };
   });
   return tf.tidy(() => {
-    const flat = (packed as (input: tf.Tensor) => tf.Tensor)(x);
+    const flat = packed(x);
     const sizes = shapes.map((shape) => shape.reduce((a, b) => a * b, 1));
     return tf.split(flat, sizes).map((part, i) => tf.reshape(part, shapes[i]));
   });

@@ -278,7 +278,7 @@ function depthwiseWithForwardGradient(
 
 function dense(layer: DenseLayer, x: tf.Tensor): tf.Tensor | undefined {
   if (x.rank !== 2) return undefined;
-  return activate(layer, addBias(tf.matMul(x as tf.Tensor2D, layer.kernel.read() as tf.Tensor2D), layer.bias));
+  return activate(layer, addBias(tf.matMul(x, layer.kernel.read()), layer.bias));
 }
 
 /**
@@ -302,7 +302,7 @@ function batchNorm(layer: BatchNormLayer, x: tf.Tensor): tf.Tensor | undefined {
       },
     };
   });
-  return (op as (input: tf.Tensor) => tf.Tensor)(x);
+  return op(x);
 }
 
 function reluLayer(layer: ReluLayer, x: tf.Tensor): tf.Tensor | undefined {
@@ -331,7 +331,7 @@ export function callPlain(layer: tfl.layers.Layer, x: tf.Tensor): tf.Tensor | un
     case 'BatchNormalization':
       return batchNorm(layer as BatchNormLayer, x);
     case 'ReLU':
-      return reluLayer(layer as ReluLayer, x);
+      return reluLayer(layer, x);
     case 'Activation':
       return activationLayer(layer as ActivationLayer, x);
     case 'GlobalAveragePooling2D':

@@ -5,7 +5,6 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import * as tf from '@tensorflow/tfjs-core';
-import type * as tfl from '@tensorflow/tfjs-layers';
 import { readDataset } from '../../dataset/reader';
 import { readCifarFile } from '../../io/files';
 import type { Teacher } from '../../models/teacher';
@@ -106,10 +105,10 @@ function predict(teacher: Teacher, data: LabelledImages, batchSize: number): Int
     const end = Math.min(data.count, start + batchSize);
     const top = tf.tidy(() => {
       const images = tf.tensor4d(data.images01.subarray(start * size, end * size), [end - start, h, w, c]);
-      const logits = (teacher.model as tfl.LayersModel).predict(normalize(images, teacher.normalization)) as tf.Tensor;
+      const logits = teacher.model.predict(normalize(images, teacher.normalization)) as tf.Tensor;
       return tf.argMax(logits, -1);
     });
-    predictions.set(top.dataSync() as Int32Array, start);
+    predictions.set(top.dataSync(), start);
     top.dispose();
   }
   return predictions;
