@@ -19,7 +19,7 @@ import type { BatchSynthesizer, SynthesizeBatchOptions, SynthesizerState } from 
 import { runBatches } from './trainer';
 
 /** What a per-batch synthesizer takes: a method's options, without the batch selection and the per-call parts. */
-type PerBatchOptions<O> = Omit<O, 'competition' | 'batches' | 'batchIndices' | 'onStep' | 'signal'> & {
+export type PerBatchOptions<O> = Omit<O, 'competition' | 'batches' | 'batchIndices' | 'onStep' | 'signal'> & {
   /**
    * Adds ADI's competition term against the student given to each `synthesizeBatch` call
    * (true: the paper's weight 0.2 and temperature 3). Default false.
