@@ -157,6 +157,31 @@ function stepSetup(
   };
 }
 
+/** What one worker measured, from its per-step times, tensor counts and losses (warm-up steps first). */
+function summarize(
+  task: WorkerTask,
+  run: { times: number[]; counts: number[]; losses: number[]; cpu: NodeJS.CpuUsage; improved: number; before: number },
+): NatinvMeasurement {
+  const total = task.warmup + task.steps;
+  const timed = run.times.slice(task.warmup);
+  const median = quantile(timed, 0.5);
+  return {
+    median_s: median,
+    mean_s: timed.reduce((a, b) => a + b, 0) / timed.length,
+    min_s: Math.min(...timed),
+    images_per_s: task.batch / median,
+    cpu_s_per_step: (run.cpu.user + run.cpu.system) / 1e6 / task.steps,
+    peak_rss_mb: process.resourceUsage().maxRSS / 1024,
+    steps: task.steps,
+    warmup: task.warmup,
+    improved_steps: run.improved,
+    first_loss: run.losses[0],
+    last_loss: run.losses[run.losses.length - 1],
+    tensor_growth_per_step: (run.counts[total - 1] - run.counts[task.warmup - 1]) / task.steps,
+    tensors_left_after_run: tf.memory().numTensors - run.before,
+  };
+}
+
 /**
  * One training step as the applications run it (src/apps/loop.ts): a minibatch of 128 random
  * images in [0, 1] (crop + flip off, as in the PyTorch step), the student forward and backward in
@@ -197,23 +222,7 @@ async function runTrainingWorker(task: WorkerTask): Promise<NatinvMeasurement> {
   else await trainFromScratch({ ...common, model: student, normalization: teacher.normalization, learningRate: 1e-3 });
   const cpu = process.cpuUsage(cpuAtWarm);
   student.dispose();
-  const timed = times.slice(task.warmup);
-  const median = quantile(timed, 0.5);
-  return {
-    median_s: median,
-    mean_s: timed.reduce((a, b) => a + b, 0) / timed.length,
-    min_s: Math.min(...timed),
-    images_per_s: task.batch / median,
-    cpu_s_per_step: (cpu.user + cpu.system) / 1e6 / task.steps,
-    peak_rss_mb: process.resourceUsage().maxRSS / 1024,
-    steps: task.steps,
-    warmup: task.warmup,
-    improved_steps: 0,
-    first_loss: losses[0],
-    last_loss: losses[losses.length - 1],
-    tensor_growth_per_step: (counts[total - 1] - counts[task.warmup - 1]) / task.steps,
-    tensors_left_after_run: tf.memory().numTensors - before,
-  };
+  return summarize(task, { times, counts, losses, cpu, improved: 0, before });
 }
 
 async function runWorker(task: WorkerTask): Promise<NatinvMeasurement | Record<string, unknown>> {
@@ -264,23 +273,7 @@ async function runWorker(task: WorkerTask): Promise<NatinvMeasurement | Record<s
   }
   source.dispose();
   const cpu = process.cpuUsage(cpuAtWarm);
-  const timed = times.slice(task.warmup);
-  const median = quantile(timed, 0.5);
-  const measurement: NatinvMeasurement = {
-    median_s: median,
-    mean_s: timed.reduce((a, b) => a + b, 0) / timed.length,
-    min_s: Math.min(...timed),
-    images_per_s: task.batch / median,
-    cpu_s_per_step: (cpu.user + cpu.system) / 1e6 / task.steps,
-    peak_rss_mb: process.resourceUsage().maxRSS / 1024,
-    steps: task.steps,
-    warmup: task.warmup,
-    improved_steps: improved,
-    first_loss: losses[0],
-    last_loss: losses[losses.length - 1],
-    tensor_growth_per_step: (counts[total - 1] - counts[task.warmup - 1]) / task.steps,
-    tensors_left_after_run: tf.memory().numTensors - before,
-  };
+  const measurement = summarize(task, { times, counts, losses, cpu, improved, before });
   return kernels == null ? measurement : { ...measurement, kernels };
 }
 
