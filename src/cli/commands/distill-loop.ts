@@ -25,7 +25,7 @@ import { CliIo, EXIT, formatDuration, formatNumber, plural, Reporter } from '../
 import { assertCanTrainStudent } from '../student';
 import { classNamesFor, resolveTeacher } from '../teacher';
 import { checkPositive, checkTestFile, percent, prepareOut, readTestSet, saveTrained, TestSet, TRAINING_FILE } from '../training';
-import { checkStudentFolder, freshStudent, loadStudent } from './distill';
+import { checkStudentFolder, freshStudent, loadStudent, studentFolderMetadata } from './distill';
 
 /** The synthesis methods the loop offers, by their short names. */
 export const LOOP_METHODS = ['fast', 'ni', 'di'] as const;
@@ -317,15 +317,8 @@ export async function distillLoopCommand(args: ParsedArgs, io: CliIo): Promise<n
       onRound,
     });
 
-    const normalization = made.normalization ?? teacher.normalization;
     const studentName = made.arch ?? made.model.name;
-    const metadata = {
-      name: `${teacher.name}-kd-${studentName}`,
-      ...(made.arch !== undefined ? { arch: made.arch } : {}),
-      normalization: { mean: [...normalization.mean], std: [...normalization.std] },
-      featureTaps: [...made.featureTaps],
-      ...(classNames !== undefined ? { classNames: [...classNames] } : {}),
-    };
+    const metadata = studentFolderMetadata(teacher, made, classNames);
     const summary = {
       ...configuration,
       roundsDone: result.rounds,

@@ -135,6 +135,18 @@ export interface Student {
   readonly featureTaps: readonly string[];
 }
 
+/** What the saved student folder says about the model: its name, architecture, normalization, taps and classes. */
+export function studentFolderMetadata(teacher: Teacher, student: Student, classNames: readonly string[] | undefined) {
+  const normalization = student.normalization ?? teacher.normalization;
+  return {
+    name: `${teacher.name}-kd-${student.arch ?? student.model.name}`,
+    ...(student.arch !== undefined ? { arch: student.arch } : {}),
+    normalization: { mean: [...normalization.mean], std: [...normalization.std] },
+    featureTaps: [...student.featureTaps],
+    ...(classNames !== undefined ? { classNames: [...classNames] } : {}),
+  };
+}
+
 /** Usage errors for a --student that does not exist or is not a tfjs model; returns the model.json path. */
 export function checkStudentFolder(text: string, cwd: string, command: string): string {
   const location = path.resolve(cwd, text);
@@ -327,14 +339,7 @@ export async function distillCommand(args: ParsedArgs, io: CliIo): Promise<numbe
     }
     const seconds = (now() - started) / 1000;
     const last = result.history[result.history.length - 1];
-    const normalization = made.normalization ?? teacher.normalization;
-    const metadata = {
-      name: `${teacher.name}-kd-${studentName}`,
-      ...(made.arch !== undefined ? { arch: made.arch } : {}),
-      normalization: { mean: [...normalization.mean], std: [...normalization.std] },
-      featureTaps: [...made.featureTaps],
-      ...(classNames !== undefined ? { classNames: [...classNames] } : {}),
-    };
+    const metadata = studentFolderMetadata(teacher, made, classNames);
     const summary = {
       ...configuration,
       epochsDone: result.history.length,
