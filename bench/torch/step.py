@@ -305,6 +305,20 @@ def ni_runner(teacher, batch):
     return step, state
 
 
+def time_steps(step, warmup, steps):
+    """Runs `warmup` then `steps` steps; returns the timed steps' seconds, every loss, and CPU s per timed step."""
+    times, losses = [], []
+    cpu_start = time.process_time()
+    for i in range(warmup + steps):
+        if i == warmup:
+            cpu_start = time.process_time()
+        start = time.perf_counter()
+        losses.append(step())
+        if i >= warmup:
+            times.append(time.perf_counter() - start)
+    return times, losses, (time.process_time() - cpu_start) / steps
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--model", default="resnet20", choices=["resnet20", "resnet34"])
@@ -319,16 +333,7 @@ def main():
     teacher = build_teacher(args.model)
     runner = di_runner if args.method == "di" else ni_runner
     step, state = runner(teacher, args.batch)
-    times, losses = [], []
-    cpu_start = time.process_time()
-    for i in range(args.warmup + args.steps):
-        if i == args.warmup:
-            cpu_start = time.process_time()
-        start = time.perf_counter()
-        losses.append(step())
-        if i >= args.warmup:
-            times.append(time.perf_counter() - start)
-    cpu_per_step = (time.process_time() - cpu_start) / args.steps
+    times, losses, cpu_per_step = time_steps(step, args.warmup, args.steps)
     median = statistics.median(times)
     print(
         json.dumps(

@@ -19,12 +19,11 @@ import json
 import resource
 import statistics
 import sys
-import time
 
 import torch
 import torch.nn.functional as F
 
-from step import build_teacher
+from step import build_teacher, time_steps
 
 MEAN = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1)
 STD = torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1)
@@ -71,15 +70,7 @@ def main():
         optimizer.step()
         return value
 
-    times, losses = [], []
-    cpu_start = time.process_time()
-    for i in range(args.warmup + args.steps):
-        if i == args.warmup:
-            cpu_start = time.process_time()
-        start = time.perf_counter()
-        losses.append(step())
-        if i >= args.warmup:
-            times.append(time.perf_counter() - start)
+    times, losses, cpu_per_step = time_steps(step, args.warmup, args.steps)
     median = statistics.median(times)
     print(
         json.dumps(
@@ -95,7 +86,7 @@ def main():
                 "mean_s": statistics.fmean(times),
                 "min_s": min(times),
                 "images_per_s": args.batch / median,
-                "cpu_s_per_step": (time.process_time() - cpu_start) / args.steps,
+                "cpu_s_per_step": cpu_per_step,
                 "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
                 "first_loss": losses[0],
                 "last_loss": losses[-1],
