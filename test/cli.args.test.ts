@@ -124,22 +124,33 @@ describe('progress display', () => {
     expect(out).toMatch(/ETA \S+\nestimated time: 20s\n\r\x1b\[2Kbatch 1\/1 step 6\/20/);
   });
 
-  it("says a batch's agreement was judged on the unclipped images, which natinv evaluate does not see", () => {
-    let out = '';
-    const stream = { write: (t: string) => (out += t) };
-    const progress = new Progress(new Reporter({ stdout: stream, stderr: stream }, false), () => 0);
-    progress.begin({ batches: 1, batchSize: 2, steps: 1, runBatches: 1 });
-    const batch = {
-      index: 0,
-      shape: [2, 1, 1, 3],
-      loss: 1,
-      terms: { ce: 1 },
-      targets: [1, 2],
-      predictions: [1, 0],
-      confidence: [0.5, 0.25],
+  it("says whether a batch's agreement was judged on the PNGs' pixels or on unclipped images natinv evaluate does not see", () => {
+    const report = (pixels: number[]): string => {
+      let out = '';
+      const stream = { write: (t: string) => (out += t) };
+      const progress = new Progress(new Reporter({ stdout: stream, stderr: stream }, false), () => 0);
+      progress.begin({ batches: 1, batchSize: 2, steps: 1, runBatches: 1 });
+      const normalization = { mean: [0.5, 0.5, 0.5], std: [0.25, 0.25, 0.25] };
+      const batch = {
+        index: 0,
+        shape: [2, 1, 1, 3],
+        images: Float32Array.from(pixels, (p) => (p - 0.5) / 0.25),
+        normalization,
+        loss: 1,
+        terms: { ce: 1 },
+        targets: [1, 2],
+        predictions: [1, 0],
+        confidence: [0.5, 0.25],
+      };
+      progress.batchDone(batch as unknown as Parameters<Progress['batchDone']>[0], 'out/');
+      return out;
     };
-    progress.batchDone(batch as unknown as Parameters<Progress['batchDone']>[0], 'out/');
-    expect(out).toContain('teacher agrees on 1/2 targets (mean confidence 0.38; judged unclipped, the PNGs are clipped) -> out/');
+    expect(report([0, 0.2, 0.4, 0.6, 0.8, 1])).toContain(
+      'teacher agrees on 1/2 targets (mean confidence 0.38; judged as the PNGs hold them) -> out/',
+    );
+    expect(report([0, 0.2, 0.4, 0.6, 0.8, 1.1])).toContain(
+      'teacher agrees on 1/2 targets (mean confidence 0.38; judged unclipped, the PNGs are clipped) -> out/',
+    );
   });
 
   it('elsewhere, prints a plain line at every tenth of the steps, with images/s and the ETA from steps after the first', () => {

@@ -11,7 +11,7 @@ import { batchFilePath, batchGridPath, batchImagesPath } from '../src/dataset/fo
 import { CIFAR10_CLASSES } from '../src/io/cifar';
 import { decodePng } from '../src/io/png-node';
 import { EXIT } from '../src/cli/io';
-import { QUICK_DEFAULTS } from '../src/cli/commands/synthesize';
+import { describeTuning, QUICK_SETTINGS } from '../src/cli/quick-settings';
 import type { BackendName } from '../src/runtime/backend';
 import { BACKEND, cliRunner } from './helpers/cli';
 
@@ -122,13 +122,28 @@ describe('NaturalInversion (the default method)', () => {
     controller.abort(); // stop before the first step: only the announcement is under test
     const { code, stderr } = await cli(['synthesize'], { signal: controller.signal });
     expect(code).toBe(EXIT.interrupted);
-    const quick = QUICK_DEFAULTS[BACKEND as BackendName].ni;
+    const quick = QUICK_SETTINGS[BACKEND as BackendName].ni;
     expect(stderr).toContain(
-      `quick setting for the ${BACKEND} backend: 1 batch of ${quick.batchSize} images x ${quick.steps} steps (${quick.about} on a 2-core machine). ` +
-        "The papers' setting is --batch-size 256 --steps 2000.",
+      `quick setting for the ${BACKEND} backend: 1 batch of ${quick.batchSize} images x ${quick.steps} steps, BN weight 1 ` +
+        `(${quick.about} on a 2-core machine). The papers' setting is --batch-size 256 --steps 2000.`,
     );
     if (BACKEND === 'cpu') expect(stderr).toContain('--backend wasm is many times faster');
-    expect(fs.existsSync(path.join(tmp, 'natinv-out', 'manifest.json'))).toBe(true);
+    const { configuration } = await readManifest(path.join(tmp, 'natinv-out'));
+    expect(configuration).toMatchObject({ steps: quick.steps, tuning: { weights: { bn: 1 } } });
+  });
+
+  it("tunes DeepInversion for its quick schedule, records the tuning, and keeps the papers' settings at chosen steps", async () => {
+    const controller = new AbortController();
+    controller.abort();
+    const quick = QUICK_SETTINGS[BACKEND as BackendName].di;
+    const { stderr } = await cli(['synthesize', '--method', 'di', '--out', 'di-quick'], { signal: controller.signal });
+    expect(describeTuning(quick.tuning ?? {})).toBe('learning rate 0.1, BN weight 1, pixels clipped to [0, 1] every step');
+    expect(stderr).toContain(`${quick.steps} steps, ${describeTuning(quick.tuning ?? {})} (`);
+    expect((await readManifest(path.join(tmp, 'di-quick'))).configuration).toMatchObject({
+      tuning: { learningRate: 0.1, weights: { bn: 1 }, clipPixels: true },
+    });
+    await cli(['synthesize', '--method', 'di', '--steps', '3', '--out', 'di-chosen'], { signal: controller.signal });
+    expect((await readManifest(path.join(tmp, 'di-chosen'))).configuration).not.toHaveProperty('tuning');
   });
 });
 
@@ -143,10 +158,12 @@ describe('long runs', () => {
     });
     expect(code).toBe(EXIT.interrupted);
     expect(stderr).toMatch(/^estimated time: \S+ for 1 batch of 1 image x 100000 steps \(\d+\.\d\d s\/step, measured\)$/m);
-    const quick = QUICK_DEFAULTS[BACKEND as BackendName].di;
     const faster = BACKEND === 'cpu' ? ', or --backend wasm \\(many times faster\\), or install @tensorflow/tfjs-node' : '';
     expect(stderr).toMatch(
-      new RegExp(`^that is long: for a quick look use --batch-size 1 --steps ${quick.steps} \\(about \\S+\\)${faster}\\.$`, 'm'),
+      new RegExp(
+        `^that is long: for a quick look leave out --batch-size and --steps \\(the quick setting, about \\S+\\)${faster}\\.$`,
+        'm',
+      ),
     );
     expect(fs.existsSync(batchFilePath(path.join(tmp, 'long'), 0))).toBe(false);
   });

@@ -57,6 +57,11 @@ describe('trainers', () => {
     // The cifar setting does not clip: its N(0, 1) pixels leave the range, so the check above can fail.
     const [unclipped] = await collect(deepInversion(teacher, { ...small }));
     expect(outOfRange(unclipped)).toBeGreaterThan(0);
+    // clipPixels overrides either setting's default.
+    const [clippedCifar] = await collect(deepInversion(teacher, { ...small, clipPixels: true }));
+    expect(outOfRange(clippedCifar)).toBe(0);
+    const [unclippedImagenet] = await collect(deepInversion(teacher, { ...small, setting: 'imagenet', clipPixels: false }));
+    expect(outOfRange(unclippedImagenet)).toBeGreaterThan(0);
   });
 
   test('naturalInversion yields finished batches', async () => {

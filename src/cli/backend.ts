@@ -1,6 +1,7 @@
 /**
- * Picks and starts the tfjs backend for a command: --backend, else NATINV_BACKEND, else tfjs-node
- * when it loads, else the pure-JavaScript cpu backend.
+ * Picks and starts the tfjs backend for a command: --backend, else NATINV_BACKEND, else the fastest
+ * that starts for what the command does: tfjs-node, then wasm (a dependency, so always installed)
+ * where nothing is trained, then the pure-JavaScript cpu backend.
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { BACKEND_ENV, BACKEND_NAMES, BackendName, useBackend } from '../runtime/backend';
@@ -16,8 +17,8 @@ export const BACKEND_OPTION: OptionSpec = {
   choices: BACKEND_NAMES,
   help:
     'tfjs backend: tensorflow (tfjs-node, fastest; install @tensorflow/tfjs-node), wasm (WebAssembly, ' +
-    'bundled, far faster than cpu) or cpu (pure JavaScript, always available, slow).',
-  default: `$${BACKEND_ENV}, else tensorflow when @tensorflow/tfjs-node loads, else cpu`,
+    'installed with natinv, far faster than cpu, cannot train) or cpu (pure JavaScript, always available, slow).',
+  default: `$${BACKEND_ENV}, else tensorflow when @tensorflow/tfjs-node loads, else wasm (cpu for commands that train)`,
 };
 
 /** The --backend option of the commands that only build a model (inspect, convert): cpu is enough. */
@@ -46,17 +47,22 @@ async function start(name: BackendName): Promise<void> {
 }
 
 /**
- * Starts the backend a command asked for. `light` commands (inspect, convert) default to cpu
- * instead of trying tfjs-node; `training` commands (distill, prune) get a fallback note that does
- * not point at wasm, which cannot train. An unknown NATINV_BACKEND is a usage error; a
- * requested backend that cannot start (tfjs-node not installed) is a runtime error with the fix.
+ * What a command does with its backend, which decides the automatic choice: `models` only builds
+ * and reads models (inspect, convert: cpu, not worth loading TensorFlow for), `synthesis` runs
+ * forward passes and input gradients (wasm can), `training` trains convolutions (wasm cannot).
+ */
+export type BackendUse = 'models' | 'synthesis' | 'training';
+
+/**
+ * Starts the backend a command asked for, else the fastest that starts for its `use`, with a note
+ * when that is not tfjs-node. An unknown NATINV_BACKEND is a usage error; a requested backend
+ * that cannot start (tfjs-node not installed) is a runtime error with the fix.
  */
 export async function chooseBackend(
   requested: string | undefined,
   env: Readonly<Record<string, string | undefined>>,
   reporter: Reporter,
-  light = false,
-  training = false,
+  use: BackendUse,
 ): Promise<ChosenBackend> {
   if (requested !== undefined) {
     await start(requested as BackendName);
@@ -72,8 +78,7 @@ export async function chooseBackend(
     await start(fromEnv as BackendName);
     return { name: fromEnv as BackendName, reason: 'environment' };
   }
-  if (light) {
-    // Commands that compute little are not worth loading TensorFlow for.
+  if (use === 'models') {
     await start('cpu');
     return { name: 'cpu', reason: 'automatic' };
   }
@@ -81,14 +86,27 @@ export async function chooseBackend(
     await start('tensorflow');
     return { name: 'tensorflow', reason: 'automatic' };
   } catch {
-    await start('cpu');
-    reporter.note(
-      training
-        ? 'backend: cpu (pure JavaScript; @tensorflow/tfjs-node is not installed). Training on it is slow (seconds per ' +
-            'image and step for a ResNet-20): install @tensorflow/tfjs-node for native speed (wasm cannot train).'
-        : 'backend: cpu (pure JavaScript; @tensorflow/tfjs-node is not installed). It is slow: --backend wasm is ' +
-            'many times faster, and installing @tensorflow/tfjs-node faster still.',
-    );
-    return { name: 'cpu', reason: 'automatic' };
+    // tfjs-node is an optional peer: not installed, or no build for this platform.
   }
+  if (use === 'synthesis') {
+    try {
+      await start('wasm');
+      reporter.note(
+        'backend: wasm (WebAssembly, one core; @tensorflow/tfjs-node is not installed). Installing @tensorflow/tfjs-node is ' +
+          'several times faster.',
+      );
+      return { name: 'wasm', reason: 'automatic' };
+    } catch {
+      // A platform without WebAssembly: cpu always starts.
+    }
+  }
+  await start('cpu');
+  reporter.note(
+    use === 'training'
+      ? 'backend: cpu (pure JavaScript; @tensorflow/tfjs-node is not installed). Training on it is slow (seconds per ' +
+          'image and step for a ResNet-20): install @tensorflow/tfjs-node for native speed (wasm cannot train).'
+      : 'backend: cpu (pure JavaScript; neither @tensorflow/tfjs-node nor WebAssembly starts here). It is slow: ' +
+          'install @tensorflow/tfjs-node for native speed.',
+  );
+  return { name: 'cpu', reason: 'automatic' };
 }

@@ -156,8 +156,8 @@ export class Progress {
     this.reporter.note(
       `batch ${batch.index + 1}/${this.plan?.runBatches ?? '?'} done in ${formatDuration(this.now() - this.batchStart)}: ` +
         `loss ${formatNumber(batch.loss)} (${formatTerms(batch.terms)}), teacher agrees on ${correct}/${count} targets ` +
-        // natinv evaluate judges the PNGs, clipped to [0, 1]: its count may differ, and should not surprise.
-        `(mean confidence ${formatNumber(confidence)}; judged unclipped, the PNGs are clipped) -> ${where}`,
+        // natinv evaluate judges the PNGs, clipped to [0, 1]: where they differ its count may too, and should not surprise.
+        `(mean confidence ${formatNumber(confidence)}; ${pngsAreJudged(batch) ? 'judged as the PNGs hold them' : 'judged unclipped, the PNGs are clipped'}) -> ${where}`,
     );
   }
 
@@ -165,4 +165,14 @@ export class Progress {
   static describe(batches: number, batchSize: number, steps: number): string {
     return `${plural(batches, 'batch', 'batches')} of ${plural(batchSize, 'image')} x ${plural(steps, 'step')}`;
   }
+}
+
+/** Whether the images the teacher judged are the PNGs' pixels: every value within [0, 1] once de-normalized. */
+function pngsAreJudged(batch: SynthesizedBatch): boolean {
+  const { mean, std } = batch.normalization;
+  const channels = batch.shape[3];
+  return batch.images.every((value, i) => {
+    const pixel = value * std[i % channels] + mean[i % channels];
+    return pixel >= -1e-6 && pixel <= 1 + 1e-6;
+  });
 }

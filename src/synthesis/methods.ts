@@ -114,6 +114,12 @@ export interface DeepInversionOptions extends CommonMethodOptions {
   readonly learningRate?: number;
   /** Multiplier of the first BatchNorm layer's loss. Default 1 (cifar) / 10 (imagenet). */
   readonly firstBnMultiplier?: number;
+  /**
+   * Clip the pixels to the valid [0, 1] range (in the teacher's normalization) after every step,
+   * so the images the teacher judged are exactly the PNGs written. Default false (cifar) / true
+   * (imagenet).
+   */
+  readonly clipPixels?: boolean;
 }
 
 const DI_CIFAR_WEIGHTS: InversionWeights = { ce: 1, bn: 10, tv: 2.5e-5, l2: 0 };
@@ -182,7 +188,7 @@ export function deepInversionPlan(
       student,
       adam: imagenet ? { beta1: 0.5, beta2: 0.9 } : undefined,
       schedule: imagenet ? (rate) => cosineWithWarmup(rate, { warmupSteps: 100 }) : undefined,
-      afterStep: imagenet ? clipToValidRange(teacher) : undefined,
+      afterStep: (options.clipPixels ?? imagenet) ? clipToValidRange(teacher) : undefined,
     },
   });
   return { method, steps: options.steps ?? 2000, batchSize, plan };

@@ -86,7 +86,7 @@ export async function convertCommand(args: ParsedArgs, io: CliIo): Promise<numbe
     if (!out.toLowerCase().endsWith('.safetensors'))
       throw new UsageError(`${command}: --out must name a .safetensors file when converting a tfjs model to PyTorch weights.`);
   }
-  await chooseBackend(options.string('backend'), io.env ?? process.env, reporter, true);
+  await chooseBackend(options.string('backend'), io.env ?? process.env, reporter, 'models');
   const resolved = await resolveTeacher(options, { command, positional: input, cwd });
   const { teacher } = resolved;
   try {

@@ -237,7 +237,7 @@ export async function distillLoopCommand(args: ParsedArgs, io: CliIo): Promise<n
     weights: options.string('weights') ?? null,
   };
 
-  const backend = await chooseBackend(options.string('backend'), env, reporter, false, true);
+  const backend = await chooseBackend(options.string('backend'), env, reporter, 'training');
   assertCanTrainStudent(backend.name, command, 'distill trains the student');
   const resolved = await resolveTeacher(options, { command, cwd });
   const { teacher } = resolved;

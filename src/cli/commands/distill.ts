@@ -260,7 +260,7 @@ export async function distillCommand(args: ParsedArgs, io: CliIo): Promise<numbe
   const data = follow ? await followTrainingData(dataFolder, idleTimeout, reporter, io.signal) : await readTrainingData(dataFolder);
   if (data === undefined) return EXIT.interrupted;
 
-  const backend = await chooseBackend(options.string('backend'), env, reporter, false, true);
+  const backend = await chooseBackend(options.string('backend'), env, reporter, 'training');
   assertCanTrainStudent(backend.name, command, 'distill trains the student');
   const resolved = await resolveTeacher(options, { command, cwd });
   const { teacher } = resolved;

@@ -124,7 +124,7 @@ export async function evaluateCommand(args: ParsedArgs, io: CliIo): Promise<numb
   if (dataText === undefined) throw new UsageError(`${command}: --data PATH is required (a CIFAR binary file or a natinv dataset folder).`);
   const file = path.resolve(cwd, dataText);
   requireFile(file, '--data', command);
-  await chooseBackend(options.string('backend'), io.env ?? process.env, reporter);
+  await chooseBackend(options.string('backend'), io.env ?? process.env, reporter, 'synthesis');
   const resolved = await resolveTeacher(options, { command, cwd });
   const { teacher } = resolved;
   try {

@@ -37,7 +37,7 @@ function shapeText(shape: readonly number[]): string {
 export async function inspectCommand(args: ParsedArgs, io: CliIo): Promise<number> {
   const options = new Options(args.options);
   const reporter = new Reporter(io, options.flag('json'));
-  await chooseBackend(options.string('backend'), io.env ?? process.env, reporter, true);
+  await chooseBackend(options.string('backend'), io.env ?? process.env, reporter, 'models');
   const resolved = await resolveTeacher(options, {
     command: 'natinv inspect',
     positional: args.positionals[0],

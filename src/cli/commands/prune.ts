@@ -201,7 +201,7 @@ export async function pruneCommand(args: ParsedArgs, io: CliIo): Promise<number>
   const labels = (options.string('labels') ?? 'targets') as (typeof LABELS)[number];
   const data = dataFolder === undefined ? undefined : await readTrainingData(dataFolder);
 
-  const backend = await chooseBackend(options.string('backend'), env, reporter, false, dataFolder !== undefined);
+  const backend = await chooseBackend(options.string('backend'), env, reporter, dataFolder === undefined ? 'synthesis' : 'training');
   if (data !== undefined) assertCanTrainStudent(backend.name, command, 'fine-tuning (--data) trains the pruned network');
   const resolved = await resolveTeacher(options, { command, cwd });
   const { teacher } = resolved;

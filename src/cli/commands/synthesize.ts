@@ -10,7 +10,6 @@ import { synthesizeToFolder } from '../../dataset/run';
 import { batchGridPath, batchImagesPath, MANIFEST_FILE } from '../../dataset/format';
 import { parseShard, Shard, shardFromEnv } from '../../dataset/shard';
 import type { Teacher } from '../../models/teacher';
-import type { BackendName } from '../../runtime/backend';
 import { ZOO_ARCHITECTURES, ZooArchitecture } from '../../models/architectures';
 import { adaptiveDeepInversion, deepInversion, naturalInversion } from '../../synthesis/methods';
 import type { SynthesizedBatch } from '../../synthesis/batch';
@@ -22,48 +21,13 @@ import { CliIo, EXIT, formatDuration, plural, Reporter } from '../io';
 import { Progress } from '../progress';
 import { AdiStudent, assertCanTrainStudent, createAdiStudent, saveAdiStudent } from '../student';
 import { classNamesFor, resolveTeacher, teacherOptions } from '../teacher';
-
-/** The methods the command offers, by their short names. */
-export const METHODS = ['ni', 'di', 'adi', 'fast'] as const;
-export type MethodName = (typeof METHODS)[number];
+import { describeTuning, MethodName, METHODS, PAPER_SETTING, QUICK_SETTINGS } from '../quick-settings';
 
 const METHOD_TITLES: Record<MethodName, string> = {
   ni: 'NaturalInversion',
   di: 'DeepInversion',
   adi: 'Adaptive DeepInversion',
   fast: 'Fast inversion (a generator meta-learned across batches)',
-};
-
-/** The papers' CIFAR setting, quoted when a quick default is used. */
-const PAPER = { batchSize: 256, steps: 2000 };
-
-/**
- * Quick defaults per backend and method, chosen so the no-argument run (one batch with the
- * bundled ResNet-20) takes about a minute with tfjs-node and about two minutes on the cpu
- * backend of a busy 2-core machine. Measured there per image and step, NaturalInversion took
- * ~30 ms with tfjs-node, ~0.25 s on wasm and ~3 s on cpu; DeepInversion several times less.
- */
-export const QUICK_DEFAULTS: Readonly<
-  Record<BackendName, Readonly<Record<MethodName, { batchSize: number; steps: number; about: string }>>>
-> = {
-  tensorflow: {
-    ni: { batchSize: 16, steps: 100, about: 'about a minute' },
-    di: { batchSize: 32, steps: 200, about: 'about a minute' },
-    adi: { batchSize: 32, steps: 200, about: 'about a minute, plus the student rounds' },
-    fast: { batchSize: 64, steps: 5, about: 'seconds' },
-  },
-  wasm: {
-    ni: { batchSize: 8, steps: 40, about: 'about a minute and a half' },
-    di: { batchSize: 16, steps: 100, about: 'about a minute and a half' },
-    adi: { batchSize: 16, steps: 100, about: 'wasm cannot train the student' },
-    fast: { batchSize: 16, steps: 5, about: 'seconds' },
-  },
-  cpu: {
-    ni: { batchSize: 4, steps: 8, about: 'about two minutes' },
-    di: { batchSize: 4, steps: 30, about: 'about two minutes' },
-    adi: { batchSize: 4, steps: 30, about: 'a few minutes: training the student is slow on cpu' },
-    fast: { batchSize: 4, steps: 5, about: 'seconds' },
-  },
 };
 
 // Runs estimated longer than this get a suggestion for a quicker setting.
@@ -78,7 +42,10 @@ export const SYNTHESIZE: CommandSpec = {
     'Runs are resumable: rerun the same command and finished batches are skipped; a killed run loses only the ' +
       'batch in progress. Ctrl-C stops after the current step and keeps every finished batch (exit code 130).',
     'Without --batch-size/--steps a quick setting for the backend is used and announced; the papers use ' +
-      `--batch-size ${PAPER.batchSize} --steps ${PAPER.steps}.`,
+      `--batch-size ${PAPER_SETTING.batchSize} --steps ${PAPER_SETTING.steps}. Without --steps, DeepInversion and ` +
+      `NaturalInversion also use a BatchNorm weight of 1 instead of ${PAPER_SETTING.bnWeight} (and DeepInversion a learning ` +
+      `rate of 0.1 instead of ${PAPER_SETTING.learningRate}, with its pixels clipped to [0, 1] every step), which reach ` +
+      'agreement in a few dozen steps; the settings used are recorded in the manifest.',
     '--method adi trains its student (knowledge distillation, one epoch on every image so far) after each batch and ' +
       'saves it to <out>/student/ as a tfjs model; since the student carries the run, an adi run cannot be sharded ' +
       'or resumed: rerun it with --overwrite or a new --out.',
@@ -114,7 +81,7 @@ export const SYNTHESIZE: CommandSpec = {
       value: 'N',
       min: 1,
       help: 'Images per batch.',
-      default: `NI ${QUICK_DEFAULTS.tensorflow.ni.batchSize} / DI and ADI ${QUICK_DEFAULTS.tensorflow.di.batchSize} on tensorflow, ${QUICK_DEFAULTS.wasm.ni.batchSize} / ${QUICK_DEFAULTS.wasm.di.batchSize} on wasm, ${QUICK_DEFAULTS.cpu.ni.batchSize} / ${QUICK_DEFAULTS.cpu.di.batchSize} on cpu (quick settings; the papers use ${PAPER.batchSize})`,
+      default: `NI ${QUICK_SETTINGS.tensorflow.ni.batchSize} / DI and ADI ${QUICK_SETTINGS.tensorflow.di.batchSize} on tensorflow, ${QUICK_SETTINGS.wasm.ni.batchSize} / ${QUICK_SETTINGS.wasm.di.batchSize} on wasm, ${QUICK_SETTINGS.cpu.ni.batchSize} / ${QUICK_SETTINGS.cpu.di.batchSize} on cpu (quick settings; the papers use ${PAPER_SETTING.batchSize})`,
     },
     {
       name: 'steps',
@@ -122,7 +89,7 @@ export const SYNTHESIZE: CommandSpec = {
       value: 'N',
       min: 1,
       help: 'Optimization steps per batch.',
-      default: `NI ${QUICK_DEFAULTS.tensorflow.ni.steps} / DI and ADI ${QUICK_DEFAULTS.tensorflow.di.steps} on tensorflow, ${QUICK_DEFAULTS.wasm.ni.steps} / ${QUICK_DEFAULTS.wasm.di.steps} on wasm, ${QUICK_DEFAULTS.cpu.ni.steps} / ${QUICK_DEFAULTS.cpu.di.steps} on cpu (the papers use ${PAPER.steps})`,
+      default: `NI ${QUICK_SETTINGS.tensorflow.ni.steps} / DI and ADI ${QUICK_SETTINGS.tensorflow.di.steps} on tensorflow, ${QUICK_SETTINGS.wasm.ni.steps} / ${QUICK_SETTINGS.wasm.di.steps} on wasm, ${QUICK_SETTINGS.cpu.ni.steps} / ${QUICK_SETTINGS.cpu.di.steps} on cpu (the papers use ${PAPER_SETTING.steps})`,
     },
     { name: 'seed', kind: 'integer', value: 'N', min: 0, help: "Run seed; batch i's randomness depends only on (seed, i).", default: '0' },
     {
@@ -232,7 +199,7 @@ function checkBatchFits(batchSize: number, [height, width, channels]: readonly n
   throw new UsageError(
     `natinv synthesize: --batch-size ${batchSize} does not fit: its ${height}x${width}x${channels} images alone take ` +
       `${gb(values * 4)} as float32 and synthesis needs at least ${gb(values * MEMORY_PER_PIXEL_BYTES)} for the teacher's ` +
-      `activations, on a machine with ${gb(total)}. Use a smaller --batch-size (the papers use ${PAPER.batchSize}) and more --batches.`,
+      `activations, on a machine with ${gb(total)}. Use a smaller --batch-size (the papers use ${PAPER_SETTING.batchSize}) and more --batches.`,
   );
 }
 
@@ -272,7 +239,7 @@ export async function synthesizeCommand(args: ParsedArgs, io: CliIo): Promise<nu
   const out = path.resolve(cwd, options.string('out') ?? 'natinv-out');
   const batches = options.number('batches') ?? 1;
 
-  const backend = await chooseBackend(options.string('backend'), env, reporter);
+  const backend = await chooseBackend(options.string('backend'), env, reporter, method === 'adi' ? 'training' : 'synthesis');
   if (method === 'adi') assertCanTrainStudent(backend.name);
   const resolved = await resolveTeacher(options, { command: 'natinv synthesize', cwd });
   const { teacher } = resolved;
@@ -286,9 +253,11 @@ export async function synthesizeCommand(args: ParsedArgs, io: CliIo): Promise<nu
       );
     }
     const classNames = classNamesFor(resolved, options.names('class-names'), 'natinv synthesize');
-    const quick = QUICK_DEFAULTS[backend.name][method];
+    const quick = QUICK_SETTINGS[backend.name][method];
     const batchSize = options.number('batch-size') ?? quick.batchSize;
     const steps = options.number('steps') ?? quick.steps;
+    // The tuning goes with the quick schedule: at the steps a user chose, the papers' settings apply.
+    const tuning = options.has('steps') ? undefined : quick.tuning;
     const seed = options.number('seed') ?? 0;
     const png = options.flag('png', true);
     checkBatchFits(batchSize, teacher.inputShape);
@@ -300,8 +269,9 @@ export async function synthesizeCommand(args: ParsedArgs, io: CliIo): Promise<nu
       const cpuHint = backend.name === 'cpu' ? ' The cpu backend is pure JavaScript: --backend wasm is many times faster.' : '';
       reporter.note(
         `quick setting for the ${backend.name} backend: ${Progress.describe(batches, batchSize, steps)}` +
+          `${tuning === undefined ? '' : `, ${describeTuning(tuning)}`}` +
           `${typical ? ` (${quick.about} on a 2-core machine)` : ''}. ` +
-          `The papers' setting is --batch-size ${PAPER.batchSize} --steps ${PAPER.steps}.${cpuHint}`,
+          `The papers' setting is --batch-size ${PAPER_SETTING.batchSize} --steps ${PAPER_SETTING.steps}.${cpuHint}`,
       );
     }
     const fastOptions: FastInversionOptions = { batchSize, innerSteps: steps, seed, pyramid };
@@ -318,6 +288,7 @@ export async function synthesizeCommand(args: ParsedArgs, io: CliIo): Promise<nu
       backend: backend.name,
       ...(method === 'ni' ? { featureTaps: [...teacher.featureTaps] } : {}),
       ...(method === 'adi' ? { studentArch } : {}),
+      ...(tuning === undefined ? {} : { tuning: { ...tuning } }),
       // Every setting of the fast method, defaults included (plain data).
       ...(method === 'fast' ? { fast: { ...resolveFastSettings(teacher, fastOptions) } } : {}),
       ...(classNames !== undefined ? { classNames: [...classNames] } : {}),
@@ -345,12 +316,10 @@ export async function synthesizeCommand(args: ParsedArgs, io: CliIo): Promise<nu
       reporter.note(`estimated time: ${formatDuration(totalMs)} for ${makes} (${(stepMs / 1000).toFixed(2)} s/step, measured)`);
       reporter.event('estimate', { seconds: Math.round(totalMs / 1000), secondsPerStep: stepMs / 1000 });
       if (totalMs > LONG_RUN_MS) {
-        const perImageStep = stepMs / batchSize;
-        const smaller = { batchSize: Math.min(batchSize, quick.batchSize), steps: Math.min(steps, quick.steps) };
-        const smallerMs = perImageStep * smaller.batchSize * smaller.steps * pending.length;
+        const quickMs = (stepMs / batchSize) * quick.batchSize * quick.steps * pending.length;
         const faster = backend.name === 'cpu' ? ', or --backend wasm (many times faster), or install @tensorflow/tfjs-node' : '';
         reporter.note(
-          `that is long: for a quick look use --batch-size ${smaller.batchSize} --steps ${smaller.steps} (about ${formatDuration(smallerMs)})${faster}.`,
+          `that is long: for a quick look leave out --batch-size and --steps (the quick setting, about ${formatDuration(quickMs)})${faster}.`,
         );
       }
     });
@@ -358,8 +327,9 @@ export async function synthesizeCommand(args: ParsedArgs, io: CliIo): Promise<nu
     const written: SynthesizedBatch[] = [];
     const trainer = (indices: number[], signal?: AbortSignal): AsyncGenerator<SynthesizedBatch> => {
       const common = { batchIndices: indices, batchSize, steps, seed, signal, onStep: progress.step.bind(progress) };
-      if (method === 'ni') return naturalInversion(teacher, common);
-      if (method === 'di') return deepInversion(teacher, common);
+      const pixelTuning = { learningRate: tuning?.learningRate, weights: tuning?.weights, clipPixels: tuning?.clipPixels };
+      if (method === 'ni') return naturalInversion(teacher, { ...common, weights: tuning?.weights });
+      if (method === 'di') return deepInversion(teacher, { ...common, ...pixelTuning });
       if (method === 'fast') return fastBatches(teacher, fastOptions, { folder: out, shard, onStep: common.onStep }, indices, signal);
       if (indices.length !== batches || indices.some((index, i) => index !== i)) {
         const done = Array.from({ length: batches }, (_, i) => i).filter((i) => !indices.includes(i));
@@ -369,7 +339,11 @@ export async function synthesizeCommand(args: ParsedArgs, io: CliIo): Promise<nu
         );
       }
       student = createAdiStudent(studentArch, teacher, seed, reporter, controller.signal, now);
-      return adaptiveDeepInversion(teacher, { ...common, competition: { student: student.model, trainStudent: student.trainStudent } });
+      return adaptiveDeepInversion(teacher, {
+        ...common,
+        ...pixelTuning,
+        competition: { student: student.model, trainStudent: student.trainStudent },
+      });
     };
     let summary;
     try {
