@@ -45,7 +45,7 @@ beforeAll(() => {
   }>;
   fs.mkdirSync(project);
   const resolved = `file:../${packed.filename}`;
-  const manifest = { name: 'consumer', version: '1.0.0', private: true, dependencies: { [packageJson.name]: resolved } };
+  const manifest = { name: 'consumer', version: '1.0.0', private: true, type: 'module', dependencies: { [packageJson.name]: resolved } };
   fs.writeFileSync(path.join(project, 'package.json'), JSON.stringify(manifest, null, 2));
   fs.writeFileSync(
     path.join(project, 'package-lock.json'),
@@ -106,4 +106,44 @@ it('runs `natinv synthesize --backend wasm` for two steps from the installed bin
   const batch = await readBatch(path.join(project, 'out/batches/batch-000000.safetensors'));
   expect(batch.shape).toEqual([2, 32, 32, 3]);
   expect(batch.steps).toBe(2);
+});
+
+it('type-checks in a strict TypeScript project with nodenext resolution and skipLibCheck off, types intact', () => {
+  // Were any of natinv's types to import a path the package's exports do not resolve, tsc would fail
+  // on it here; were they to degrade to `any`, the expected error below would not happen.
+  fs.writeFileSync(
+    path.join(project, 'index.ts'),
+    [
+      "import { naturalInversion, type SynthesizedBatch } from 'natinv';",
+      "import { loadBundledTeacher, readDataset } from 'natinv/node';",
+      "const teacher = await loadBundledTeacher('cifar10-resnet20');",
+      'const batches: AsyncGenerator<SynthesizedBatch> = naturalInversion(teacher, { batchSize: 2 });',
+      '// @ts-expect-error batchSize is a number',
+      "naturalInversion(teacher, { batchSize: 'two' });",
+      "export const images = (await readDataset('out')).count + (await batches.next()).value.shape[0];",
+      '',
+    ].join('\n'),
+  );
+  const tsconfig = {
+    compilerOptions: {
+      target: 'es2022',
+      module: 'nodenext',
+      moduleResolution: 'nodenext',
+      strict: true,
+      skipLibCheck: false,
+      noEmit: true,
+      types: ['node'],
+      typeRoots: [path.join(ROOT, 'node_modules/@types')],
+    },
+    files: ['index.ts'],
+  };
+  fs.writeFileSync(path.join(project, 'tsconfig.json'), JSON.stringify(tsconfig, null, 2));
+  const result = spawnSync(process.execPath, [path.join(ROOT, 'node_modules/typescript/bin/tsc'), '-p', project], {
+    cwd: project,
+    encoding: 'utf8',
+  });
+  // tfjs-layers' own declarations do not pass skipLibCheck: false (TS2411 in its keras_format
+  // files); what is checked is natinv's declarations and the consumer's code.
+  const errors = result.stdout.split('\n').filter((line) => /node_modules\/natinv\/|^index\.ts\(|TS2307/.test(line));
+  expect(errors).toEqual([]);
 });
