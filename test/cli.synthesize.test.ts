@@ -6,7 +6,8 @@
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { readBatch, readManifest } from '../src/dataset';
+import { readBatch, readManifest, readRunRecord, reproduceRun } from '../src/dataset';
+import { loadBundledTeacher } from '../src/models/zoo-files';
 import { batchFilePath, batchGridPath, batchImagesPath } from '../src/dataset/format';
 import { CIFAR10_CLASSES } from '../src/io/cifar';
 import { decodePng } from '../src/io/png-node';
@@ -230,5 +231,59 @@ describe('shards and merge', () => {
     expect(partial.code).toBe(EXIT.ok);
     expect(partial.stdout).toContain('copied 1 batch');
     expect(partial.stderr).toContain('still missing 1 planned batch (1); rerun the shards that own them');
+  });
+});
+
+describe('--config', () => {
+  const write = (name: string, value: unknown): string => {
+    const file = path.join(tmp, name);
+    fs.writeFileSync(file, typeof value === 'string' ? value : JSON.stringify(value));
+    return file;
+  };
+
+  it('runs the configuration in a JSON file and records it so that reproduceRun makes the same batch', async () => {
+    const run = { method: 'deepInversion', batchSize: 1, steps: 2, seed: 4, learningRate: 0.1, weights: { bn: 1 } };
+    const { code, stderr } = await cli(['synthesize', '--config', write('run.json', run), '--no-png', '--out', 'from-config']);
+    expect(stderr).toMatch(/^wrote 1 batch \(1 image\)/m);
+    expect(code).toBe(EXIT.ok);
+    const folder = path.join(tmp, 'from-config');
+    const record = await readRunRecord(folder);
+    expect(record.synthesis).toEqual(run);
+    expect(record.backend).toBe(BACKEND);
+
+    const teacher = await loadBundledTeacher('cifar10-resnet20');
+    try {
+      await reproduceRun({ from: folder, to: path.join(tmp, 'from-config-again'), teacher, png: false });
+    } finally {
+      teacher.model.dispose();
+    }
+    const [a, b] = await Promise.all([
+      readBatch(batchFilePath(folder, 0)),
+      readBatch(batchFilePath(path.join(tmp, 'from-config-again'), 0)),
+    ]);
+    expect(Buffer.from(b.images.buffer).equals(Buffer.from(a.images.buffer))).toBe(true);
+  });
+
+  it.each<[string, () => string[], RegExp]>([
+    [
+      'flags the file replaces',
+      () => ['--config', write('a.json', { method: 'deepInversion', batchSize: 1, steps: 1, seed: 0 }), '--steps', '5', '--seed', '1'],
+      /^natinv synthesize: --config sets the method, batch size, steps and seed; leave out --steps, --seed\.$/,
+    ],
+    ['a file that is not there', () => ['--config', 'missing.json'], /^natinv synthesize: --config missing\.json: no such file\.$/],
+    [
+      'a file that is not JSON',
+      () => ['--config', write('b.json', '{ method: di }')],
+      /^natinv synthesize: --config \S+b\.json is not JSON: /,
+    ],
+    [
+      'a setting that is wrong',
+      () => ['--config', write('c.json', { method: 'deepInversion', batchSize: 0, steps: 1, seed: 0 })],
+      /^natinv synthesize: --config \S+c\.json\.batchSize must be a positive integer, got 0\.$/,
+    ],
+  ])('refuses %s in one line', async (_case, argv, message) => {
+    const { code, stderr } = await cli(['synthesize', ...argv(), '--out', 'bad-config']);
+    expect(code).toBe(EXIT.usage);
+    expect(stderr.trim()).toMatch(message);
   });
 });

@@ -4,14 +4,19 @@
  * data, recorded in the run's configuration.
  */
 import type { BackendName } from '../runtime/backend';
-import type { InversionWeights } from '../synthesis/methods';
+import { DEEP_INVERSION_PRESETS, InversionWeights } from '../synthesis/methods';
 
 /** The methods `natinv synthesize` offers, by their short names. */
 export const METHODS = ['ni', 'di', 'adi', 'fast'] as const;
 export type MethodName = (typeof METHODS)[number];
 
 /** The papers' CIFAR setting, quoted next to a quick one. */
-export const PAPER_SETTING = { batchSize: 256, steps: 2000, learningRate: 0.05, bnWeight: 10 } as const;
+export const PAPER_SETTING = {
+  batchSize: DEEP_INVERSION_PRESETS.cifar.batchSize,
+  steps: DEEP_INVERSION_PRESETS.cifar.steps,
+  learningRate: DEEP_INVERSION_PRESETS.cifar.learningRate,
+  bnWeight: DEEP_INVERSION_PRESETS.cifar.weights.bn,
+} as const;
 
 /**
  * Method options that go with a short schedule. At a few dozen steps the BatchNorm term at the

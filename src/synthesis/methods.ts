@@ -122,8 +122,20 @@ export interface DeepInversionOptions extends CommonMethodOptions {
   readonly clipPixels?: boolean;
 }
 
-const DI_CIFAR_WEIGHTS: InversionWeights = { ce: 1, bn: 10, tv: 2.5e-5, l2: 0 };
-const DI_IMAGENET_WEIGHTS: InversionWeights = { ce: 1, bn: 0.01, tv: 1e-4, l2: 1e-5 };
+/** DeepInversion's published presets (Yin et al., CVPR 2020): the defaults of {@link deepInversion}. */
+export const DEEP_INVERSION_PRESETS = {
+  cifar: { weights: { ce: 1, bn: 10, tv: 2.5e-5, l2: 0 }, learningRate: 0.05, steps: 2000, batchSize: 256 },
+  imagenet: { weights: { ce: 1, bn: 0.01, tv: 1e-4, l2: 1e-5 }, learningRate: 0.25, steps: 2000, batchSize: 256 },
+} as const satisfies Record<'cifar' | 'imagenet', { weights: InversionWeights; learningRate: number; steps: number; batchSize: number }>;
+
+/**
+ * NaturalInversion's published CIFAR presets (Kim et al., AAAI 2022): the defaults of
+ * {@link naturalInversion}, for 10-class teachers and for 100 classes or more.
+ */
+export const NATURAL_INVERSION_PRESETS = {
+  cifar10: { weights: { ce: 1, bn: 10, tv: 6e-3, l2: 1.5e-5 }, steps: 2000, batchSize: 256 },
+  cifar100: { weights: { ce: 1, bn: 3, tv: 6e-3, l2: 1.5e-5 }, steps: 4000, batchSize: 256 },
+} as const satisfies Record<'cifar10' | 'cifar100', { weights: InversionWeights; steps: number; batchSize: number }>;
 
 /** Clamps pixel variables to the range that maps to [0, 1] under the teacher's normalization. */
 function clipToValidRange(teacher: Teacher): (source: ImageSource) => void {
@@ -173,11 +185,12 @@ export function deepInversionPlan(
   if (options.setting != null && options.setting !== 'cifar' && !imagenet) {
     throw new Error(`deepInversion: setting must be 'cifar' or 'imagenet', got '${options.setting}'.`);
   }
-  const weights = { ...(imagenet ? DI_IMAGENET_WEIGHTS : DI_CIFAR_WEIGHTS), ...options.weights };
+  const preset = DEEP_INVERSION_PRESETS[imagenet ? 'imagenet' : 'cifar'];
+  const weights = { ...preset.weights, ...options.weights };
   const objective = objectiveFor(weights, options, competitionTerm, options.firstBnMultiplier ?? (imagenet ? 10 : 1));
   const augmentation = options.augmentation ?? (imagenet ? compose(jitter({ maxShift: 30 }), flip()) : jitter({ maxShift: 2 }));
-  const learningRate = options.learningRate ?? (imagenet ? 0.25 : 0.05);
-  const batchSize = options.batchSize ?? 256;
+  const learningRate = options.learningRate ?? preset.learningRate;
+  const batchSize = options.batchSize ?? preset.batchSize;
   const seed = options.seed ?? 0;
   const method = competitionTerm == null ? 'deepInversion' : 'adaptiveDeepInversion';
   const plan = (index: number, _labels: Int32Array, student: tfl.LayersModel | undefined): BatchPlan => ({
@@ -191,7 +204,7 @@ export function deepInversionPlan(
       afterStep: (options.clipPixels ?? imagenet) ? clipToValidRange(teacher) : undefined,
     },
   });
-  return { method, steps: options.steps ?? 2000, batchSize, plan };
+  return { method, steps: options.steps ?? preset.steps, batchSize, plan };
 }
 
 /** Adaptive DeepInversion: DeepInversion plus the competition term against a learning student. */
@@ -235,11 +248,11 @@ export function naturalInversionPlan(
   options: Omit<NaturalInversionOptions, 'competition'>,
   competitionTerm: CompetitionTermOptions | undefined,
 ): MethodPlan {
-  const manyClasses = teacher.numClasses >= 100;
-  const weights = { ce: 1, bn: manyClasses ? 3 : 10, tv: 6e-3, l2: 1.5e-5, ...options.weights };
+  const preset = NATURAL_INVERSION_PRESETS[teacher.numClasses >= 100 ? 'cifar100' : 'cifar10'];
+  const weights = { ...preset.weights, ...options.weights };
   const objective = objectiveFor(weights, options, competitionTerm);
   const augmentation = options.augmentation ?? compose(jitter({ maxShift: 2 }), flip());
-  const batchSize = options.batchSize ?? 256;
+  const batchSize = options.batchSize ?? preset.batchSize;
   const seed = options.seed ?? 0;
   const method = competitionTerm == null ? 'naturalInversion' : 'naturalInversion+competition';
   const plan = (index: number, labels: Int32Array, student: tfl.LayersModel | undefined): BatchPlan => ({
@@ -254,5 +267,5 @@ export function naturalInversionPlan(
     }),
     synthesis: { objective, augmentation, student },
   });
-  return { method, steps: options.steps ?? (manyClasses ? 4000 : 2000), batchSize, plan };
+  return { method, steps: options.steps ?? preset.steps, batchSize, plan };
 }

@@ -3,10 +3,12 @@
  * resumable dataset folder (PNGs, labelled grids, safetensors batch files, manifest), with
  * progress on stderr.
  */
-import { createHash } from 'crypto';
+import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { synthesizeToFolder } from '../../dataset/run';
+import { runRecordFor, weightsFingerprint } from '../../dataset/configured-run';
+import { checkSynthesisConfiguration, synthesizeFromConfiguration, SynthesisConfiguration } from '../../synthesis/configuration';
 import { batchGridPath, batchImagesPath, MANIFEST_FILE } from '../../dataset/format';
 import { parseShard, Shard, shardFromEnv } from '../../dataset/shard';
 import type { Teacher } from '../../models/teacher';
@@ -65,6 +67,15 @@ export const SYNTHESIZE: CommandSpec = {
         '(optimizes pixels), adi = Adaptive DeepInversion (DeepInversion against a student trained between batches), ' +
         'fast = a generator shared across batches and adapted for a few steps per batch (Fang et al. 2022).',
       default: 'ni',
+    },
+    {
+      name: 'config',
+      kind: 'string',
+      value: 'FILE',
+      help:
+        'A JSON file with the run as data ({"method": "deepInversion" or "naturalInversion", "batchSize", "steps", "seed", and ' +
+        'optionally "weights", "learningRate", "clipPixels", "learningRates", "generator", "featureTaps"}); it replaces --method, ' +
+        '--batch-size, --steps and --seed, and the folder records it so that reproduceRun (natinv/node) can make the run again.',
     },
     ...teacherOptions(),
     {
@@ -150,13 +161,35 @@ export const SYNTHESIZE: CommandSpec = {
 };
 
 /** Hex sha256 of every weight of the model, so a folder is never resumed with other weights. */
-function weightsFingerprint(teacher: Teacher): string {
-  const hash = createHash('sha256');
-  for (const weight of teacher.model.getWeights()) {
-    const data = weight.dataSync();
-    hash.update(new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
+/** The --config file's run, checked; the flags it replaces are refused beside it. */
+async function readConfigOption(options: Options, cwd: string): Promise<SynthesisConfiguration | undefined> {
+  const file = options.string('config');
+  if (file === undefined) return undefined;
+  const replaced = ['method', 'batch-size', 'steps', 'seed', 'student-arch', 'pyramid'].filter((name) => options.has(name));
+  if (replaced.length > 0) {
+    throw new UsageError(
+      `natinv synthesize: --config sets the method, batch size, steps and seed; leave out ${replaced.map((n) => `--${n}`).join(', ')}.`,
+    );
   }
-  return hash.digest('hex').slice(0, 16);
+  let text: string;
+  try {
+    text = await fs.promises.readFile(path.resolve(cwd, file), 'utf8');
+  } catch (error) {
+    throw new UsageError(
+      `natinv synthesize: --config ${file}: ${(error as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (error as Error).message}.`,
+    );
+  }
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (error) {
+    throw new UsageError(`natinv synthesize: --config ${file} is not JSON: ${(error as Error).message}.`);
+  }
+  try {
+    return checkSynthesisConfiguration(value, file);
+  } catch (error) {
+    throw new UsageError(`natinv synthesize: --config ${(error as Error).message}`);
+  }
 }
 
 function chooseShard(options: Options, env: Readonly<Record<string, string | undefined>>): Shard {
@@ -234,7 +267,8 @@ export async function synthesizeCommand(args: ParsedArgs, io: CliIo): Promise<nu
   const cwd = io.cwd ?? process.cwd();
   const now = io.now ?? Date.now;
   const shard = chooseShard(options, env);
-  const method = checkMethod(options, shard);
+  const fromFile = await readConfigOption(options, cwd);
+  const method: MethodName = fromFile === undefined ? checkMethod(options, shard) : fromFile.method === 'deepInversion' ? 'di' : 'ni';
   const studentArch = (options.string('student-arch') ?? 'resnet20') as ZooArchitecture;
   const out = path.resolve(cwd, options.string('out') ?? 'natinv-out');
   const batches = options.number('batches') ?? 1;
@@ -246,7 +280,8 @@ export async function synthesizeCommand(args: ParsedArgs, io: CliIo): Promise<nu
   let student: AdiStudent | undefined;
   try {
     const pyramid = options.flag('pyramid');
-    if ((method === 'ni' || pyramid) && teacher.featureTaps.length === 0) {
+    const tapsFromFile = fromFile?.method === 'naturalInversion' && fromFile.featureTaps !== undefined;
+    if ((method === 'ni' || pyramid) && teacher.featureTaps.length === 0 && !tapsFromFile) {
       throw new UsageError(
         `natinv synthesize: NaturalInversion feeds teacher feature maps to its pyramid, and natinv does not know which layers of ` +
           `${teacher.name} to use; name them with --taps (deepest first; natinv inspect lists candidates), or use --method di.`,
@@ -254,16 +289,16 @@ export async function synthesizeCommand(args: ParsedArgs, io: CliIo): Promise<nu
     }
     const classNames = classNamesFor(resolved, options.names('class-names'), 'natinv synthesize');
     const quick = QUICK_SETTINGS[backend.name][method];
-    const batchSize = options.number('batch-size') ?? quick.batchSize;
-    const steps = options.number('steps') ?? quick.steps;
+    const batchSize = fromFile?.batchSize ?? options.number('batch-size') ?? quick.batchSize;
+    const steps = fromFile?.steps ?? options.number('steps') ?? quick.steps;
     // The tuning goes with the quick schedule: at the steps a user chose, the papers' settings apply.
-    const tuning = options.has('steps') ? undefined : quick.tuning;
-    const seed = options.number('seed') ?? 0;
+    const tuning = fromFile !== undefined || options.has('steps') ? undefined : quick.tuning;
+    const seed = fromFile?.seed ?? options.number('seed') ?? 0;
     const png = options.flag('png', true);
     checkBatchFits(batchSize, teacher.inputShape);
 
     reporter.note(`${METHOD_TITLES[method]} on ${resolved.description}; backend ${backend.name}; writing to ${out}`);
-    if (!options.has('batch-size') || !options.has('steps')) {
+    if (fromFile === undefined && (!options.has('batch-size') || !options.has('steps'))) {
       // The time quoted was measured for exactly this: one quick batch from the bundled teacher.
       const typical = !options.has('batch-size') && !options.has('steps') && batches === 1 && resolved.bundled;
       const cpuHint = backend.name === 'cpu' ? ' The cpu backend is pure JavaScript: --backend wasm is many times faster.' : '';
@@ -275,7 +310,7 @@ export async function synthesizeCommand(args: ParsedArgs, io: CliIo): Promise<nu
       );
     }
     const fastOptions: FastInversionOptions = { batchSize, innerSteps: steps, seed, pyramid };
-    const configuration: Record<string, unknown> = {
+    const fromCommandLine: Record<string, unknown> = {
       method: CONFIGURATION_METHODS[method],
       teacher: { name: teacher.name, weightsSha256: weightsFingerprint(teacher) },
       normalization: { mean: [...teacher.normalization.mean], std: [...teacher.normalization.std] },
@@ -293,6 +328,11 @@ export async function synthesizeCommand(args: ParsedArgs, io: CliIo): Promise<nu
       ...(method === 'fast' ? { fast: { ...resolveFastSettings(teacher, fastOptions) } } : {}),
       ...(classNames !== undefined ? { classNames: [...classNames] } : {}),
     };
+    // A --config run records its configuration the library's way, so reproduceRun can read it back.
+    const configuration =
+      fromFile === undefined
+        ? fromCommandLine
+        : { ...runRecordFor(teacher, fromFile), ...(classNames !== undefined ? { classNames: [...classNames] } : {}) };
     reporter.event('start', {
       method: configuration.method,
       teacher: teacher.name,
@@ -327,6 +367,8 @@ export async function synthesizeCommand(args: ParsedArgs, io: CliIo): Promise<nu
     const written: SynthesizedBatch[] = [];
     const trainer = (indices: number[], signal?: AbortSignal): AsyncGenerator<SynthesizedBatch> => {
       const common = { batchIndices: indices, batchSize, steps, seed, signal, onStep: progress.step.bind(progress) };
+      if (fromFile !== undefined)
+        return synthesizeFromConfiguration(teacher, fromFile, { batchIndices: indices, signal, onStep: common.onStep });
       const pixelTuning = { learningRate: tuning?.learningRate, weights: tuning?.weights, clipPixels: tuning?.clipPixels };
       if (method === 'ni') return naturalInversion(teacher, { ...common, weights: tuning?.weights });
       if (method === 'di') return deepInversion(teacher, { ...common, ...pixelTuning });

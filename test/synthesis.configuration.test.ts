@@ -1,0 +1,122 @@
+/**
+ * Runs as plain data: a configuration is checked with errors that name the field, drives the
+ * methods exactly as their options do, and a folder written through the library alone records it
+ * and reproduces itself batch for batch.
+ */
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
+import {
+  checkSynthesisConfiguration,
+  deepInversion,
+  listBatchFiles,
+  readBatch,
+  readRunRecord,
+  reproduceRun,
+  synthesizeConfiguredRun,
+  synthesizeFromConfiguration,
+  SynthesisConfiguration,
+  SynthesizedBatch,
+  Teacher,
+} from '../src/node';
+import { tinyTeacher } from './helpers/tiny-teacher';
+
+async function collect(batches: AsyncIterable<SynthesizedBatch>): Promise<SynthesizedBatch[]> {
+  const out: SynthesizedBatch[] = [];
+  for await (const batch of batches) out.push(batch);
+  return out;
+}
+
+let teacher: Teacher;
+let tmp: string;
+beforeAll(() => {
+  teacher = tinyTeacher();
+  tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'natinv-configuration-'));
+});
+afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
+
+const di: SynthesisConfiguration = {
+  method: 'deepInversion',
+  batchSize: 4,
+  steps: 3,
+  seed: 7,
+  learningRate: 0.1,
+  weights: { bn: 1 },
+  clipPixels: true,
+};
+const ni: SynthesisConfiguration = {
+  method: 'naturalInversion',
+  batchSize: 4,
+  steps: 2,
+  seed: 3,
+  generator: { latentSize: 16, baseWidth: 8 },
+};
+
+describe('checkSynthesisConfiguration', () => {
+  it.each<[string, unknown, string]>([
+    ['not an object', 'di', 'configuration must be a JSON object, got "di".'],
+    ['an unknown method', { ...di, method: 'magic' }, `configuration.method must be 'deepInversion' or 'naturalInversion', got "magic".`],
+    [
+      'a field of the other method',
+      { ...di, featureTaps: ['a'] },
+      'configuration.featureTaps is not a setting of deepInversion; its settings are method, batchSize, steps, seed, weights, setting, ' +
+        'learningRate, firstBnMultiplier, clipPixels.',
+    ],
+    ['a fractional batch size', { ...di, batchSize: 2.5 }, 'configuration.batchSize must be a positive integer, got 2.5.'],
+    ['a missing seed', { ...di, seed: undefined }, 'configuration.seed must be an integer of at least 0, got undefined.'],
+    ['a misspelt weight', { ...di, weights: { bnn: 1 } }, 'configuration.weights.bnn is not a setting; the settings are ce, bn, tv, l2.'],
+    ['a negative weight', { ...di, weights: { tv: -1 } }, 'configuration.weights.tv must be a number of at least 0, got -1.'],
+    ['a text flag', { ...di, clipPixels: 'yes' }, 'configuration.clipPixels must be true or false, got "yes".'],
+    ['empty taps', { ...ni, featureTaps: [] }, 'configuration.featureTaps must be a non-empty list of layer names, got [].'],
+    [
+      'a zero-width generator',
+      { ...ni, generator: { baseWidth: 0 } },
+      'configuration.generator.baseWidth must be a positive integer, got 0.',
+    ],
+  ])('refuses %s, naming the field', (_case, value, message) => {
+    expect(() => checkSynthesisConfiguration(value)).toThrow(message);
+  });
+
+  it('accepts the configurations above, unchanged, after a JSON round trip', () => {
+    for (const configuration of [di, ni]) {
+      expect(checkSynthesisConfiguration(JSON.parse(JSON.stringify(configuration)))).toEqual(configuration);
+    }
+  });
+});
+
+it('makes the batches the method makes with the same options', async () => {
+  const { method: _method, ...options } = di as Extract<SynthesisConfiguration, { method: 'deepInversion' }>;
+  const [fromOptions] = await collect(deepInversion(teacher, options));
+  const [fromConfiguration] = await collect(synthesizeFromConfiguration(teacher, di));
+  expect(Buffer.from(fromConfiguration.images.buffer).equals(Buffer.from(fromOptions.images.buffer))).toBe(true);
+});
+
+it.each([
+  ['DeepInversion', di],
+  ['NaturalInversion', ni],
+])('a %s folder written through the library records its run and reproduces itself batch for batch', async (_name, configuration) => {
+  const original = path.join(tmp, `${configuration.method}-original`);
+  const again = path.join(tmp, `${configuration.method}-again`);
+  await synthesizeConfiguredRun({ folder: original, teacher, configuration, batches: 2, png: false });
+  const record = await readRunRecord(original);
+  expect(record).toMatchObject({ synthesis: configuration, teacher: { name: teacher.name }, batches: 2, natinv: expect.any(String) });
+  expect(record.teacher.weightsSha256).toMatch(/^[0-9a-f]{16}$/);
+
+  await reproduceRun({ from: original, to: again, teacher, png: false });
+  expect((await listBatchFiles(again)).indices).toEqual([0, 1]);
+  for (const index of [0, 1]) {
+    const name = `batch-00000${index}.safetensors`;
+    const [a, b] = await Promise.all([readBatch(path.join(original, 'batches', name)), readBatch(path.join(again, 'batches', name))]);
+    expect(Buffer.from(b.images.buffer).equals(Buffer.from(a.images.buffer))).toBe(true);
+    expect(Array.from(b.targets)).toEqual(Array.from(a.targets));
+  }
+});
+
+it('refuses to reproduce a run from other weights, naming both fingerprints', async () => {
+  const folder = path.join(tmp, 'fingerprint');
+  await synthesizeConfiguredRun({ folder, teacher, configuration: { ...di, steps: 1 }, batches: 1, png: false });
+  const other = tinyTeacher({ seed: 99 });
+  await expect(reproduceRun({ from: folder, to: path.join(tmp, 'fingerprint-again'), teacher: other, png: false })).rejects.toThrow(
+    /was made from teacher \S+ with weights [0-9a-f]{16}; the teacher given has weights [0-9a-f]{16}\. Load the same weights/,
+  );
+});
