@@ -12,6 +12,7 @@ import { naturalSource, NaturalSource, NaturalSourceOptions } from '../src/sourc
 import { stopGradient } from '../src/sources/ops';
 import type { ImageSource, RenderContext } from '../src/sources/types';
 import type { SynthesizedBatch } from '../src/synthesis/batch';
+import { NATURAL_INVERSION_PRESETS } from '../src/synthesis/methods';
 import { runBatches, TrainerOptions } from '../src/synthesis/trainer';
 import { deriveSeed } from '../src/util/random';
 
@@ -67,17 +68,17 @@ export function naturalAblation(
   teacher: Teacher,
   options: TrainerOptions & NaturalParts & { readonly generator?: NaturalSourceOptions['generator'] },
 ): AsyncGenerator<SynthesizedBatch> {
-  const manyClasses = teacher.numClasses >= 100;
+  const preset = NATURAL_INVERSION_PRESETS[teacher.numClasses >= 100 ? 'cifar100' : 'cifar10'];
   const objective = weighted([
-    [1, crossEntropy()],
-    [manyClasses ? 3 : 10, bnStatistics({ firstLayerMultiplier: 1 })],
-    [6e-3, totalVariation('l2', { name: 'tv' })],
-    [1.5e-5, l2Prior('batch')],
+    [preset.weights.ce, crossEntropy()],
+    [preset.weights.bn, bnStatistics({ firstLayerMultiplier: 1 })],
+    [preset.weights.tv, totalVariation('l2', { name: 'tv' })],
+    [preset.weights.l2, l2Prior('batch')],
   ]);
   const augmentation = compose(jitter({ maxShift: 2 }), flip());
-  const batchSize = options.batchSize ?? 256;
+  const batchSize = options.batchSize ?? preset.batchSize;
   const seed = options.seed ?? 0;
-  const steps = options.steps ?? (manyClasses ? 4000 : 2000);
+  const steps = options.steps ?? preset.steps;
   const parts = { ftp: options.ftp, acs: options.acs };
   return runBatches(teacher, ablationName(parts), { ...options, steps, batchSize }, (index, labels) => ({
     source: ablatedSource(

@@ -44,6 +44,7 @@ import { oneToOneLabels } from '../src/sources/labels';
 import { naturalSource } from '../src/sources/natural';
 import { pixels } from '../src/sources/pixels';
 import type { ImageSource } from '../src/sources/types';
+import { DEEP_INVERSION_PRESETS, NATURAL_INVERSION_PRESETS } from '../src/synthesis/methods';
 import { synthesize, SynthesisOptions } from '../src/synthesis/synthesize';
 import { distill } from '../src/apps/distill';
 import { trainFromScratch } from '../src/apps/supervised';
@@ -135,21 +136,23 @@ function stepSetup(
 ): { source: ImageSource; options: Omit<SynthesisOptions, 'teacher' | 'source' | 'steps'> } {
   const labels = oneToOneLabels({ batchSize: task.batch, numClasses: teacher.numClasses, seed: 0 });
   if (task.method === 'di') {
+    const preset = DEEP_INVERSION_PRESETS.cifar;
     const objective: Objective = weighted([
-      [1, crossEntropy()],
-      [10, bnStatistics()],
-      [2.5e-5, totalVariation('l2', { name: 'tv' })],
+      [preset.weights.ce, crossEntropy()],
+      [preset.weights.bn, bnStatistics()],
+      [preset.weights.tv, totalVariation('l2', { name: 'tv' })],
     ]);
     return {
-      source: pixels({ batchSize: task.batch, imageShape: [...teacher.inputShape], seed: 0, learningRate: 0.05 }),
+      source: pixels({ batchSize: task.batch, imageShape: [...teacher.inputShape], seed: 0, learningRate: preset.learningRate }),
       options: { objective, augmentation: jitter({ maxShift: 2 }), targets: labels },
     };
   }
+  const { weights } = NATURAL_INVERSION_PRESETS.cifar10;
   const objective: Objective = weighted([
-    [1, crossEntropy()],
-    [10, bnStatistics()],
-    [6e-3, totalVariation('l2', { name: 'tv' })],
-    [1.5e-5, l2Prior('batch')],
+    [weights.ce, crossEntropy()],
+    [weights.bn, bnStatistics()],
+    [weights.tv, totalVariation('l2', { name: 'tv' })],
+    [weights.l2, l2Prior('batch')],
   ]);
   return {
     source: naturalSource({ teacher, batchSize: task.batch, labels, seed: 0 }),
