@@ -160,7 +160,6 @@ export const SYNTHESIZE: CommandSpec = {
   ],
 };
 
-/** Hex sha256 of every weight of the model, so a folder is never resumed with other weights. */
 /** The --config file's run, checked; the flags it replaces are refused beside it. */
 async function readConfigOption(options: Options, cwd: string): Promise<SynthesisConfiguration | undefined> {
   const file = options.string('config');
@@ -334,7 +333,7 @@ export async function synthesizeCommand(args: ParsedArgs, io: CliIo): Promise<nu
         ? fromCommandLine
         : { ...runRecordFor(teacher, fromFile), ...(classNames !== undefined ? { classNames: [...classNames] } : {}) };
     reporter.event('start', {
-      method: configuration.method,
+      method: CONFIGURATION_METHODS[method],
       teacher: teacher.name,
       backend: backend.name,
       out,
