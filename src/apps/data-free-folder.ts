@@ -4,7 +4,12 @@
  * (`state-RRRRRR.safetensors`) and `checkpoint.json`, written last and atomically, naming them.
  * A process killed at any point leaves the previous complete checkpoint readable.
  */
+import { promises as fs } from 'fs';
+import * as path from 'path';
 import type * as tf from '@tensorflow/tfjs-core';
+import * as dataset from '../dataset';
+import * as files from '../io/files';
+import { rawToTensor, tensorToRaw } from '../io/safetensors';
 import type { SynthesizedBatch } from '../synthesis/batch';
 import type { DataFreeDistillProgress, DataFreeDistillSnapshot } from './data-free-distill';
 
@@ -42,18 +47,11 @@ export async function saveDataFreeCheckpoint(
   snapshot: DataFreeDistillSnapshot,
   configuration: Record<string, unknown>,
 ): Promise<void> {
-  const [{ promises: fs }, path, files, dataset, { tensorToRaw }] = await Promise.all([
-    import('fs'),
-    import('path'),
-    import('../io/files'),
-    import('../dataset'),
-    import('../io/safetensors'),
-  ]);
   const poolFolder = path.join(folder, POOL_DIR);
   await fs.mkdir(poolFolder, { recursive: true });
   for (const batch of snapshot.pool) {
     const file = dataset.batchFilePath(poolFolder, batch.index);
-    if (!(await exists(fs, file))) await dataset.writeBatch(poolFolder, batch, { png: false, grid: false });
+    if (!(await exists(file))) await dataset.writeBatch(poolFolder, batch, { png: false, grid: false });
   }
   await writePoolManifest(poolFolder, snapshot.pool, configuration);
   const tensors: Record<string, Awaited<ReturnType<typeof tensorToRaw>>> = {};
@@ -73,7 +71,7 @@ export async function saveDataFreeCheckpoint(
   }
 }
 
-async function exists(fs: typeof import('fs').promises, file: string): Promise<boolean> {
+async function exists(file: string): Promise<boolean> {
   return fs.stat(file).then(
     () => true,
     () => false,
@@ -86,7 +84,6 @@ async function writePoolManifest(
   pool: readonly SynthesizedBatch[],
   configuration: Record<string, unknown>,
 ): Promise<void> {
-  const dataset = await import('../dataset');
   const finished = (await dataset.listBatchFiles(poolFolder)).indices;
   let created = new Date().toISOString();
   try {
@@ -110,15 +107,8 @@ async function writePoolManifest(
 
 /** Reads the checkpoint in `folder`; undefined when there is none yet. */
 export async function loadDataFreeCheckpoint(folder: string): Promise<LoadedCheckpoint | undefined> {
-  const [{ promises: fs }, path, files, dataset, { rawToTensor }] = await Promise.all([
-    import('fs'),
-    import('path'),
-    import('../io/files'),
-    import('../dataset'),
-    import('../io/safetensors'),
-  ]);
   const file = path.join(folder, CHECKPOINT_FILE);
-  if (!(await exists(fs, file))) return undefined;
+  if (!(await exists(file))) return undefined;
   let checkpoint: CheckpointFile;
   try {
     checkpoint = JSON.parse(await fs.readFile(file, 'utf8')) as CheckpointFile;

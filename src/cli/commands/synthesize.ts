@@ -76,6 +76,7 @@ export const SYNTHESIZE: CommandSpec = {
         'A JSON file with the run as data ({"method": "deepInversion" or "naturalInversion", "batchSize", "steps", "seed", and ' +
         'optionally "weights", "learningRate", "clipPixels", "learningRates", "generator", "featureTaps"}); it replaces --method, ' +
         '--batch-size, --steps and --seed, and the folder records it so that reproduceRun (natinv/node) can make the run again.',
+      default: 'none: the run comes from --method, --batch-size, --steps and --seed',
     },
     ...teacherOptions(),
     {
