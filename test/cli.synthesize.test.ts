@@ -130,7 +130,7 @@ describe('NaturalInversion (the default method)', () => {
     );
     if (BACKEND === 'cpu') expect(stderr).toContain('--backend wasm is many times faster');
     const { configuration } = await readManifest(path.join(tmp, 'natinv-out'));
-    expect(configuration).toMatchObject({ steps: quick.steps, tuning: { weights: { bn: 1 } } });
+    expect(configuration).toMatchObject({ steps: quick.steps, synthesis: { method: 'naturalInversion', weights: { bn: 1 } } });
   });
 
   it("tunes DeepInversion for its quick schedule, records the tuning, and keeps the papers' settings at chosen steps", async () => {
@@ -140,11 +140,22 @@ describe('NaturalInversion (the default method)', () => {
     const { stderr } = await cli(['synthesize', '--method', 'di', '--out', 'di-quick'], { signal: controller.signal });
     expect(describeTuning(quick.tuning ?? {})).toBe('learning rate 0.1, BN weight 1, pixels clipped to [0, 1] every step');
     expect(stderr).toContain(`${quick.steps} steps, ${describeTuning(quick.tuning ?? {})} (`);
-    expect((await readManifest(path.join(tmp, 'di-quick'))).configuration).toMatchObject({
-      tuning: { learningRate: 0.1, weights: { bn: 1 }, clipPixels: true },
+    expect((await readRunRecord(path.join(tmp, 'di-quick'))).synthesis).toEqual({
+      method: 'deepInversion',
+      batchSize: quick.batchSize,
+      steps: quick.steps,
+      seed: 0,
+      learningRate: 0.1,
+      weights: { bn: 1 },
+      clipPixels: true,
     });
     await cli(['synthesize', '--method', 'di', '--steps', '3', '--out', 'di-chosen'], { signal: controller.signal });
-    expect((await readManifest(path.join(tmp, 'di-chosen'))).configuration).not.toHaveProperty('tuning');
+    expect((await readRunRecord(path.join(tmp, 'di-chosen'))).synthesis).toEqual({
+      method: 'deepInversion',
+      batchSize: quick.batchSize,
+      steps: 3,
+      seed: 0,
+    });
   });
 });
 
@@ -240,6 +251,23 @@ describe('--config', () => {
     fs.writeFileSync(file, typeof value === 'string' ? value : JSON.stringify(value));
     return file;
   };
+
+  it('records a run from flags so that reproduceRun makes the same batch', async () => {
+    const argv = ['synthesize', '--method', 'di', '--batch-size', '1', '--steps', '2', '--seed', '3', '--no-png', '--out', 'from-flags'];
+    expect((await cli(argv)).code).toBe(EXIT.ok);
+    const folder = path.join(tmp, 'from-flags');
+    const teacher = await loadBundledTeacher('cifar10-resnet20');
+    try {
+      await reproduceRun({ from: folder, to: path.join(tmp, 'from-flags-again'), teacher, png: false });
+    } finally {
+      teacher.model.dispose();
+    }
+    const [a, b] = await Promise.all([
+      readBatch(batchFilePath(folder, 0)),
+      readBatch(batchFilePath(path.join(tmp, 'from-flags-again'), 0)),
+    ]);
+    expect(Buffer.from(b.images.buffer).equals(Buffer.from(a.images.buffer))).toBe(true);
+  });
 
   it('runs the configuration in a JSON file and records it so that reproduceRun makes the same batch', async () => {
     const run = { method: 'deepInversion', batchSize: 1, steps: 2, seed: 4, learningRate: 0.1, weights: { bn: 1 } };

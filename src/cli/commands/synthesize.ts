@@ -13,7 +13,7 @@ import { batchGridPath, batchImagesPath, MANIFEST_FILE } from '../../dataset/for
 import { parseShard, Shard, shardFromEnv } from '../../dataset/shard';
 import type { Teacher } from '../../models/teacher';
 import { ZOO_ARCHITECTURES, ZooArchitecture } from '../../models/architectures';
-import { adaptiveDeepInversion, deepInversion, naturalInversion } from '../../synthesis/methods';
+import { adaptiveDeepInversion } from '../../synthesis/methods';
 import type { SynthesizedBatch } from '../../synthesis/batch';
 import { FastInversionOptions, fastSynthesizer, resolveFastSettings } from '../../synthesis/fast';
 import { stateTrainer, StateTrainerOptions } from '../../dataset/state-trainer';
@@ -23,7 +23,7 @@ import { CliIo, EXIT, formatDuration, plural, Reporter } from '../io';
 import { Progress } from '../progress';
 import { AdiStudent, assertCanTrainStudent, createAdiStudent, saveAdiStudent } from '../student';
 import { classNamesFor, resolveTeacher, teacherOptions } from '../teacher';
-import { describeTuning, MethodName, METHODS, PAPER_SETTING, QUICK_SETTINGS } from '../quick-settings';
+import { describeTuning, MethodName, METHODS, PAPER_SETTING, QUICK_SETTINGS, QuickTuning } from '../quick-settings';
 
 const METHOD_TITLES: Record<MethodName, string> = {
   ni: 'NaturalInversion',
@@ -160,6 +160,25 @@ export const SYNTHESIZE: CommandSpec = {
     'natinv synthesize --teacher my-model/ --mean 0.5,0.5,0.5 --std 0.5,0.5,0.5 --taps block3,block2,block1',
   ],
 };
+
+/** The SynthesisConfiguration of a DeepInversion or NaturalInversion run given by flags; undefined for adi and fast. */
+function configurationFromFlags(
+  method: MethodName,
+  common: { batchSize: number; steps: number; seed: number },
+  tuning: QuickTuning | undefined,
+): SynthesisConfiguration | undefined {
+  // Only the fields set: the record is compared as JSON, which has no undefined.
+  const weights = tuning?.weights === undefined ? {} : { weights: { ...tuning.weights } };
+  if (method === 'ni') return { method: 'naturalInversion', ...common, ...weights };
+  if (method !== 'di') return undefined;
+  return {
+    method: 'deepInversion',
+    ...common,
+    ...weights,
+    ...(tuning?.learningRate === undefined ? {} : { learningRate: tuning.learningRate }),
+    ...(tuning?.clipPixels === undefined ? {} : { clipPixels: tuning.clipPixels }),
+  };
+}
 
 /** The --config file's run, checked; the flags it replaces are refused beside it. */
 async function readConfigOption(options: Options, cwd: string): Promise<SynthesisConfiguration | undefined> {
@@ -310,9 +329,13 @@ export async function synthesizeCommand(args: ParsedArgs, io: CliIo): Promise<nu
       );
     }
     const fastOptions: FastInversionOptions = { batchSize, innerSteps: steps, seed, pyramid };
+    // DeepInversion and NaturalInversion runs are a SynthesisConfiguration, from --config or from the
+    // flags, recorded so that reproduceRun can make them again.
+    const synthesis = fromFile ?? configurationFromFlags(method, { batchSize, steps, seed }, tuning);
+    const record = synthesis === undefined ? undefined : runRecordFor(teacher, synthesis);
     const fromCommandLine: Record<string, unknown> = {
       method: CONFIGURATION_METHODS[method],
-      teacher: { name: teacher.name, weightsSha256: weightsFingerprint(teacher) },
+      teacher: record?.teacher ?? { name: teacher.name, weightsSha256: weightsFingerprint(teacher) },
       normalization: { mean: [...teacher.normalization.mean], std: [...teacher.normalization.std] },
       numClasses: teacher.numClasses,
       imageShape: [...teacher.inputShape],
@@ -323,16 +346,17 @@ export async function synthesizeCommand(args: ParsedArgs, io: CliIo): Promise<nu
       backend: backend.name,
       ...(method === 'ni' ? { featureTaps: [...teacher.featureTaps] } : {}),
       ...(method === 'adi' ? { studentArch } : {}),
-      ...(tuning === undefined ? {} : { tuning: { ...tuning } }),
+      ...(record === undefined ? {} : { synthesis: record.synthesis, natinv: record.natinv }),
       // Every setting of the fast method, defaults included (plain data).
       ...(method === 'fast' ? { fast: { ...resolveFastSettings(teacher, fastOptions) } } : {}),
       ...(classNames !== undefined ? { classNames: [...classNames] } : {}),
     };
-    // A --config run records its configuration the library's way, so reproduceRun can read it back.
+    // A --config run records just the library's record (and class names); a run from flags records
+    // its settings flat beside the record's fields.
     const configuration =
-      fromFile === undefined
+      fromFile === undefined || record === undefined
         ? fromCommandLine
-        : { ...runRecordFor(teacher, fromFile), ...(classNames !== undefined ? { classNames: [...classNames] } : {}) };
+        : { ...record, ...(classNames !== undefined ? { classNames: [...classNames] } : {}) };
     reporter.event('start', {
       method: CONFIGURATION_METHODS[method],
       teacher: teacher.name,
@@ -367,11 +391,8 @@ export async function synthesizeCommand(args: ParsedArgs, io: CliIo): Promise<nu
     const written: SynthesizedBatch[] = [];
     const trainer = (indices: number[], signal?: AbortSignal): AsyncGenerator<SynthesizedBatch> => {
       const common = { batchIndices: indices, batchSize, steps, seed, signal, onStep: progress.step.bind(progress) };
-      if (fromFile !== undefined)
-        return synthesizeFromConfiguration(teacher, fromFile, { batchIndices: indices, signal, onStep: common.onStep });
-      const pixelTuning = { learningRate: tuning?.learningRate, weights: tuning?.weights, clipPixels: tuning?.clipPixels };
-      if (method === 'ni') return naturalInversion(teacher, { ...common, weights: tuning?.weights });
-      if (method === 'di') return deepInversion(teacher, { ...common, ...pixelTuning });
+      if (synthesis !== undefined)
+        return synthesizeFromConfiguration(teacher, synthesis, { batchIndices: indices, signal, onStep: common.onStep });
       if (method === 'fast') return fastBatches(teacher, fastOptions, { folder: out, shard, onStep: common.onStep }, indices, signal);
       if (indices.length !== batches || indices.some((index, i) => index !== i)) {
         const done = Array.from({ length: batches }, (_, i) => i).filter((i) => !indices.includes(i));
@@ -383,7 +404,9 @@ export async function synthesizeCommand(args: ParsedArgs, io: CliIo): Promise<nu
       student = createAdiStudent(studentArch, teacher, seed, reporter, controller.signal, now);
       return adaptiveDeepInversion(teacher, {
         ...common,
-        ...pixelTuning,
+        learningRate: tuning?.learningRate,
+        weights: tuning?.weights,
+        clipPixels: tuning?.clipPixels,
         competition: { student: student.model, trainStudent: student.trainStudent },
       });
     };
