@@ -18,6 +18,7 @@ import {
   SynthesisConfiguration,
   SynthesizedBatch,
   Teacher,
+  writeManifest,
 } from '../src/node';
 import { tinyTeacher } from './helpers/tiny-teacher';
 
@@ -118,5 +119,27 @@ it('refuses to reproduce a run from other weights, naming both fingerprints', as
   const other = tinyTeacher({ seed: 99 });
   await expect(reproduceRun({ from: folder, to: path.join(tmp, 'fingerprint-again'), teacher: other, png: false })).rejects.toThrow(
     /was made from teacher \S+ with weights [0-9a-f]{16}; the teacher given has weights [0-9a-f]{16}\. Load the same weights/,
+  );
+});
+
+it('says why a folder without a record cannot be reproduced', async () => {
+  const folder = path.join(tmp, 'no-record');
+  fs.mkdirSync(folder);
+  const now = new Date().toISOString();
+  await writeManifest(folder, {
+    format: 'natinv-dataset',
+    version: 2,
+    configuration: { method: 'fast' },
+    batches: 1,
+    batchSize: 4,
+    imageShape: null,
+    created: now,
+    updated: now,
+    finished: [],
+  });
+  await expect(readRunRecord(folder)).rejects.toThrow(
+    `${folder} was not written from a synthesis configuration (its manifest has no 'synthesis' and 'teacher'), so it cannot be ` +
+      'reproduced from its record. synthesizeConfiguredRun and natinv synthesize with DeepInversion or NaturalInversion write one; ' +
+      'adi and fast runs do not.',
   );
 });

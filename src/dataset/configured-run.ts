@@ -78,7 +78,8 @@ export async function readRunRecord(folder: string): Promise<RunRecord & { reado
   if (value.synthesis === undefined || value.teacher === undefined) {
     throw new Error(
       `${folder} was not written from a synthesis configuration (its manifest has no 'synthesis' and 'teacher'), so it cannot be ` +
-        'reproduced from its record; folders of natinv synthesize record their command-line settings instead.',
+        'reproduced from its record. synthesizeConfiguredRun and natinv synthesize with DeepInversion or NaturalInversion write one; ' +
+        'adi and fast runs do not.',
     );
   }
   const synthesis = checkSynthesisConfiguration(value.synthesis, `${folder}: synthesis`);
