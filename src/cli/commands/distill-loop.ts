@@ -13,7 +13,6 @@ import { CHECKPOINT_FILE, loadDataFreeCheckpoint, POOL_DIR, saveDataFreeCheckpoi
 import { lineChartPng } from '../../io/chart';
 import { nodeZlib } from '../../io/node-zlib';
 import { writeFileAtomic } from '../../io/files';
-import type { ZooArchitecture } from '../../models/architectures';
 import type { Teacher } from '../../models/teacher';
 import { fastSynthesizer } from '../../synthesis/fast';
 import { deepInversionSynthesizer, naturalInversionSynthesizer } from '../../synthesis/per-batch-synthesizers';
@@ -25,7 +24,7 @@ import { CliIo, EXIT, formatDuration, formatNumber, plural, Reporter } from '../
 import { assertCanTrainStudent } from '../student';
 import { classNamesFor, resolveTeacher } from '../teacher';
 import { checkPositive, checkTestFile, percent, prepareOut, readTestSet, saveTrained, TestSet, TRAINING_FILE } from '../training';
-import { checkStudentFolder, freshStudent, loadStudent, studentFolderMetadata } from './distill';
+import { chooseStudent, freshStudent, loadStudent, studentFolderMetadata } from './distill';
 
 /** The synthesis methods the loop offers, by their short names. */
 export const LOOP_METHODS = ['fast', 'ni', 'di'] as const;
@@ -200,14 +199,7 @@ export async function distillLoopCommand(args: ParsedArgs, io: CliIo): Promise<n
   const out = path.resolve(cwd, outText);
   const resuming = !overwrite && fs.existsSync(path.join(out, CHECKPOINT_FILE));
   if (!resuming) prepareOut(outText, cwd, overwrite, command);
-  const arch = (options.string('student-arch') ?? 'resnet20') as ZooArchitecture;
-  const studentText = options.string('student');
-  if (studentText !== undefined && options.has('student-arch')) {
-    throw new UsageError(
-      `${command}: give the student either as --student (a tfjs model folder) or as --student-arch (a fresh zoo network), not both.`,
-    );
-  }
-  const studentFolder = studentText === undefined ? undefined : checkStudentFolder(studentText, cwd, command);
+  const { arch, studentFolder } = chooseStudent(options, cwd, command);
   const method = (options.string('method') ?? 'fast') as LoopMethod;
   const seed = options.number('seed') ?? 0;
   const rounds = options.number('rounds');

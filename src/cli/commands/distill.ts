@@ -147,8 +147,27 @@ export function studentFolderMetadata(teacher: Teacher, student: Student, classN
   };
 }
 
+/**
+ * The student the options ask for: a fresh --student-arch (default resnet20), or the model.json of
+ * a --student folder (checked), not both.
+ */
+export function chooseStudent(
+  options: Options,
+  cwd: string,
+  command: string,
+): { arch: ZooArchitecture; studentFolder: string | undefined } {
+  const arch = (options.string('student-arch') ?? 'resnet20') as ZooArchitecture;
+  const studentText = options.string('student');
+  if (studentText !== undefined && options.has('student-arch')) {
+    throw new UsageError(
+      `${command}: give the student either as --student (a tfjs model folder) or as --student-arch (a fresh zoo network), not both.`,
+    );
+  }
+  return { arch, studentFolder: studentText === undefined ? undefined : checkStudentFolder(studentText, cwd, command) };
+}
+
 /** Usage errors for a --student that does not exist or is not a tfjs model; returns the model.json path. */
-export function checkStudentFolder(text: string, cwd: string, command: string): string {
+function checkStudentFolder(text: string, cwd: string, command: string): string {
   const location = path.resolve(cwd, text);
   if (!fs.existsSync(location)) throw new UsageError(`${command}: --student ${location} does not exist.`);
   const json = modelJsonPath(location);
@@ -249,14 +268,7 @@ export async function distillCommand(args: ParsedArgs, io: CliIo): Promise<numbe
   const overwrite = options.flag('overwrite');
   const outText = options.string('out') ?? 'natinv-student';
   const out = prepareOut(outText, cwd, overwrite, command);
-  const arch = (options.string('student-arch') ?? 'resnet20') as ZooArchitecture;
-  const studentText = options.string('student');
-  if (studentText !== undefined && options.has('student-arch')) {
-    throw new UsageError(
-      `${command}: give the student either as --student (a tfjs model folder) or as --student-arch (a fresh zoo network), not both.`,
-    );
-  }
-  const studentFolder = studentText === undefined ? undefined : checkStudentFolder(studentText, cwd, command);
+  const { arch, studentFolder } = chooseStudent(options, cwd, command);
   const data = follow ? await followTrainingData(dataFolder, idleTimeout, reporter, io.signal) : await readTrainingData(dataFolder);
   if (data === undefined) return EXIT.interrupted;
 
