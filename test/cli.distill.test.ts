@@ -13,6 +13,7 @@ import { EXIT, Reporter } from '../src/cli/io';
 import { TrainingProgress } from '../src/cli/training';
 import { readDataset } from '../src/dataset';
 import { parseSafetensors } from '../src/io/safetensors';
+import { loadTeacherFolder } from '../src/models/model-folder';
 import { CIFAR_NORMALIZATION } from '../src/models/teacher';
 import { tinyNet } from './apps.fixtures';
 import { BACKEND, cliRunner, depthwiseNet, expectFailure, expectOneLineError, saveTinyFolder, tiny32, writeCifar } from './helpers/cli';
@@ -192,6 +193,16 @@ describe('natinv distill', () => {
     expect(weights.tensors['linear.weight'].shape).toEqual([4, 64]);
     expect(weights.tensors['layer1.0.bn1.num_batches_tracked']).toBeDefined();
     expect(readJson('kd-resnet20/training.json')).toMatchObject({ studentArch: 'resnet20', augmentation: false, test: null });
+
+    // A library user loads the student as a Teacher, with the metadata distill wrote.
+    const { teacher: student } = await loadTeacherFolder(out);
+    try {
+      expect(student).toMatchObject({ name: 't8-kd-resnet20', numClasses: 4, inputShape: [8, 8, 3], featureTaps: meta.featureTaps });
+      expect(student.normalization).toEqual(meta.normalization);
+      expect(student.model.trainable).toBe(false);
+    } finally {
+      student.model.dispose();
+    }
   }, 120_000);
 
   it('is deterministic for a seed, refuses to overwrite without --overwrite, and --no-checkpoints writes none', async () => {

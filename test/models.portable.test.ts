@@ -11,7 +11,9 @@ import * as path from 'path';
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { pruneFilters } from '../src/apps/prune';
-import { loadModelFolder, saveModelFolder } from '../src/cli/model-folder';
+import { CIFAR10_CLASSES } from '../src/io/cifar';
+import { loadModelFolder, loadTeacherFolder, saveModelFolder, saveTeacherFolder } from '../src/models/model-folder';
+import type { Teacher } from '../src/models/teacher';
 import { buildZooModel } from '../src/models';
 import { OptionAShortcut } from '../src/models/option-a-shortcut';
 
@@ -99,5 +101,52 @@ describe('model folders load in any tfjs', () => {
     expect(model.getLayer('shortcut').getClassName()).toBe('natinv>OptionAShortcut');
     expect(model.outputs[0].shape).toEqual([null, 3]);
     [old, model].forEach((m) => m.dispose());
+  });
+});
+
+describe('teacher folders', () => {
+  it('saveTeacherFolder then loadTeacherFolder gives the same teacher: metadata, shapes and logits', async () => {
+    const model = buildZooModel('resnet20', { seed: 4 });
+    const teacher: Teacher = {
+      name: 'my-resnet',
+      model,
+      normalization: { mean: [0.5, 0.4, 0.3], std: [0.2, 0.25, 0.3] },
+      numClasses: 10,
+      inputShape: [32, 32, 3],
+      featureTaps: ['layer3.2', 'layer2.2'],
+    };
+    const folder = path.join(tmp, 'teacher');
+    await saveTeacherFolder(teacher, folder, { arch: 'resnet20', classNames: CIFAR10_CLASSES });
+    const { teacher: loaded, metadata } = await loadTeacherFolder(folder);
+    expect(metadata).toMatchObject({ arch: 'resnet20', classNames: [...CIFAR10_CLASSES] });
+    expect(loaded).toMatchObject({ name: 'my-resnet', numClasses: 10, inputShape: [32, 32, 3], featureTaps: ['layer3.2', 'layer2.2'] });
+    expect(loaded.normalization).toEqual(teacher.normalization);
+    const input = tf.randomNormal([2, 32, 32, 3], 0, 1, 'float32', 5);
+    const [a, b] = [model.predict(input) as tf.Tensor, loaded.model.predict(input) as tf.Tensor];
+    expectClose(Array.from(a.dataSync()), Array.from(b.dataSync()));
+    tf.dispose([input, a, b]);
+    [model, loaded.model].forEach((m) => m.dispose());
+  });
+
+  it('a folder without natinv metadata loads as a [0, 1]-pixel teacher named after its folder, with no taps', async () => {
+    const model = buildZooModel('resnet20', { seed: 5, numClasses: 7 });
+    const folder = path.join(tmp, 'plain-tfjs');
+    await saveModelFolder(model, folder);
+    const { teacher, metadata } = await loadTeacherFolder(path.join(folder, 'model.json'));
+    expect(metadata).toBeUndefined();
+    expect(teacher).toMatchObject({ name: 'plain-tfjs', numClasses: 7, inputShape: [32, 32, 3], featureTaps: [] });
+    expect(teacher.normalization).toEqual({ mean: [0, 0, 0], std: [1, 1, 1] });
+    [model, teacher.model].forEach((m) => m.dispose());
+  });
+
+  it('refuses a model that is not an image classifier, naming the file and the shapes', async () => {
+    const input = tfl.input({ shape: [5] });
+    const dense = tfl.model({ inputs: input, outputs: tfl.layers.dense({ units: 3 }).apply(input) as tfl.SymbolicTensor });
+    const folder = path.join(tmp, 'not-images');
+    await saveModelFolder(dense, folder);
+    await expect(loadTeacherFolder(folder)).rejects.toThrow(
+      `${path.join(folder, 'model.json')}: natinv needs an image classifier (input [N, H, W, C], logits [N, classes]); this model takes [N, 5] and returns [N, 3].`,
+    );
+    dense.dispose();
   });
 });

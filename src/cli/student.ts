@@ -13,7 +13,7 @@ import type { SynthesizedBatch } from '../synthesis/batch';
 import { deriveSeed } from '../util/random';
 import { UsageError } from './args';
 import { formatDuration, formatNumber, plural, Reporter } from './io';
-import { saveModelFolder } from './model-folder';
+import { saveModelFolder, teacherMetadata } from '../models/model-folder';
 
 /** Folder inside --out where the student is saved. */
 export const STUDENT_DIR = 'student';
@@ -90,12 +90,8 @@ export async function saveAdiStudent(
   out: string,
   classNames: readonly string[] | undefined,
 ): Promise<string> {
-  const files = await saveModelFolder(student.model, path.join(out, STUDENT_DIR), {
-    name: `${teacher.name}-adi-${student.arch}`,
-    arch: student.arch,
-    normalization: { mean: [...teacher.normalization.mean], std: [...teacher.normalization.std] },
-    featureTaps: [...ZOO[student.arch].featureTaps],
-    ...(classNames !== undefined ? { classNames: [...classNames] } : {}),
-  });
+  const name = `${teacher.name}-adi-${student.arch}`;
+  const metadata = teacherMetadata({ ...teacher, name, featureTaps: ZOO[student.arch].featureTaps }, { arch: student.arch, classNames });
+  const files = await saveModelFolder(student.model, path.join(out, STUDENT_DIR), metadata);
   return files.modelJson;
 }

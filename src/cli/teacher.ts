@@ -12,7 +12,7 @@ import { loadBundledTeacher, loadTeacher } from '../models/zoo-files';
 import type { InputNormalization, Teacher } from '../models/teacher';
 import { tapNetwork } from '../taps';
 import { Options, OptionSpec, suggestion, UsageError } from './args';
-import { loadModelFolder, modelJsonPath, TeacherMetadata } from './model-folder';
+import { loadTeacherFolder, modelJsonPath } from '../models/model-folder';
 
 /** The bundled teacher every command defaults to. */
 export const DEFAULT_TEACHER: BundledTeacherName = 'cifar10-resnet20';
@@ -172,47 +172,22 @@ async function fromSafetensors(arch: ZooArchitecture, weights: string, options: 
   };
 }
 
-/** A symbolic shape as the error messages write it: the unknown batch size is N, other unknown sizes ?. */
-function symbolicShape(shape: ReadonlyArray<number | null>): string {
-  return `[${shape.map((d, i) => (d != null ? d : i === 0 ? 'N' : '?')).join(', ')}]`;
-}
-
 async function fromModelFolder(location: string, options: Options, command: string): Promise<ResolvedTeacher> {
-  const { model, metadata } = await loadModelFolder(location);
-  model.trainable = false;
-  const input = model.inputs[0].shape;
-  const output = model.outputs[0].shape;
-  if (input.length !== 4 || input.slice(1).some((d) => d == null) || output.length !== 2 || output[1] == null) {
-    model.dispose();
-    throw new Error(
-      `${modelJsonPath(location)}: natinv needs an image classifier (input [N, H, W, C], logits [N, classes]); this model ` +
-        `takes ${symbolicShape(input)} and returns ${symbolicShape(output)}.`,
-    );
-  }
-  const [, h, w, c] = input as number[];
-  const numClasses = output[1];
+  const { teacher, metadata } = await loadTeacherFolder(location);
   const given = options.number('classes');
-  if (given !== undefined && given !== numClasses) {
-    throw new UsageError(`${command}: --classes ${given} does not match the model's ${numClasses} outputs; leave --classes out.`);
+  if (given !== undefined && given !== teacher.numClasses) {
+    teacher.model.dispose();
+    throw new UsageError(`${command}: --classes ${given} does not match the model's ${teacher.numClasses} outputs; leave --classes out.`);
   }
-  const meta: TeacherMetadata | undefined = metadata;
-  const name = meta?.name ?? path.basename(path.dirname(modelJsonPath(path.resolve(location))));
-  const teacher: Teacher = {
-    name,
-    model,
-    // Without metadata or flags the model is taken to read [0, 1] pixels as they are.
-    normalization: meta?.normalization ?? { mean: new Array<number>(c).fill(0), std: new Array<number>(c).fill(1) },
-    numClasses,
-    inputShape: [h, w, c],
-    featureTaps: meta?.featureTaps ?? [],
-  };
   const arch =
-    meta?.arch !== undefined && Object.prototype.hasOwnProperty.call(ZOO, meta.arch) ? (meta.arch as ZooArchitecture) : undefined;
+    metadata?.arch !== undefined && Object.prototype.hasOwnProperty.call(ZOO, metadata.arch)
+      ? (metadata.arch as ZooArchitecture)
+      : undefined;
   return {
     teacher,
-    description: `tfjs model ${modelJsonPath(location)}${meta === undefined && !options.has('mean') ? ' (no natinv metadata: inputs taken as [0, 1] pixels unless --mean/--std say otherwise)' : ''}`,
+    description: `tfjs model ${modelJsonPath(location)}${metadata === undefined && !options.has('mean') ? ' (no natinv metadata: inputs taken as [0, 1] pixels unless --mean/--std say otherwise)' : ''}`,
     arch,
-    classNames: meta?.classNames ?? (arch !== undefined ? cifarClassNames(numClasses) : undefined),
+    classNames: metadata?.classNames ?? (arch !== undefined ? cifarClassNames(teacher.numClasses) : undefined),
     pretrained: true,
   };
 }

@@ -18,7 +18,7 @@ import { exportPytorchWeights } from '../models/pytorch-weights';
 import type { InputNormalization, Teacher } from '../models/teacher';
 import { Options, OptionSpec, UsageError } from './args';
 import { formatDuration, formatNumber, formatTerms, plural, Reporter } from './io';
-import { MODEL_JSON, saveModelFolder, TeacherMetadata } from './model-folder';
+import { MODEL_JSON, saveModelFolder, TeacherMetadata } from '../models/model-folder';
 import { fitLine } from './progress';
 
 /** Folder inside --out that receives `epoch-NNNN.safetensors` checkpoints. */

@@ -4,7 +4,7 @@
  */
 import * as fs from 'fs';
 import * as tfl from '@tensorflow/tfjs-layers';
-import { saveModelFolder } from '../../src/cli/model-folder';
+import { saveModelFolder } from '../../src/models/model-folder';
 import { EXIT } from '../../src/cli/io';
 import { run } from '../../src/cli/run';
 import { CIFAR_NORMALIZATION } from '../../src/models/teacher';

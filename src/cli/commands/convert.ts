@@ -11,7 +11,7 @@ import { exportPytorchWeights } from '../../models/pytorch-weights';
 import { CommandSpec, Options, ParsedArgs, UsageError } from '../args';
 import { chooseBackend, MODEL_BACKEND_OPTION } from '../backend';
 import { CliIo, EXIT, Reporter } from '../io';
-import { MODEL_JSON, saveModelFolder, WEIGHTS_BIN } from '../model-folder';
+import { MODEL_JSON, saveTeacherFolder, WEIGHTS_BIN } from '../../models/model-folder';
 import { classNamesFor, requireFile, resolveTeacher, teacherOptions } from '../teacher';
 
 export const CONVERT: CommandSpec = {
@@ -93,13 +93,8 @@ export async function convertCommand(args: ParsedArgs, io: CliIo): Promise<numbe
     if (toTfjs) {
       const classNames = classNamesFor(resolved, options.names('class-names'), command);
       const arch = resolved.arch;
-      const files = await saveModelFolder(teacher.model, out, {
-        name: teacher.name,
-        ...(arch !== undefined ? { arch } : {}),
-        normalization: { mean: [...teacher.normalization.mean], std: [...teacher.normalization.std] },
-        featureTaps: [...(teacher.featureTaps.length > 0 ? teacher.featureTaps : arch !== undefined ? ZOO[arch].featureTaps : [])],
-        ...(classNames !== undefined ? { classNames: [...classNames] } : {}),
-      });
+      const featureTaps = teacher.featureTaps.length > 0 ? teacher.featureTaps : arch !== undefined ? ZOO[arch].featureTaps : [];
+      const files = await saveTeacherFolder({ ...teacher, featureTaps }, out, { arch, classNames });
       reporter.event('converted', { from: inputPath, to: 'tfjs', files: [files.modelJson, files.weights] });
       reporter.result(
         `wrote ${files.modelJson} and ${files.weights} (${teacher.name}, ${teacher.model.countParams().toLocaleString('en-US')} parameters)`,

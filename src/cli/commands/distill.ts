@@ -17,7 +17,7 @@ import { distillLoopCommand, LOOP_OPTIONS } from './distill-loop';
 import { BACKEND_OPTION, chooseBackend } from '../backend';
 import { CliIo, EXIT, formatDuration, formatNumber, plural, Reporter } from '../io';
 import { checkFollowOptions, FOLLOW_OPTIONS, followFolder, followTrainingData, reportPoolGrowth } from '../follow';
-import { loadModelFolder, modelJsonPath } from '../model-folder';
+import { loadModelFolder, modelJsonPath, teacherMetadata } from '../../models/model-folder';
 import { assertCanTrainStudent } from '../student';
 import { classNamesFor, resolveTeacher, teacherOptions } from '../teacher';
 import {
@@ -137,14 +137,14 @@ export interface Student {
 
 /** What the saved student folder says about the model: its name, architecture, normalization, taps and classes. */
 export function studentFolderMetadata(teacher: Teacher, student: Student, classNames: readonly string[] | undefined) {
-  const normalization = student.normalization ?? teacher.normalization;
-  return {
-    name: `${teacher.name}-kd-${student.arch ?? student.model.name}`,
-    ...(student.arch !== undefined ? { arch: student.arch } : {}),
-    normalization: { mean: [...normalization.mean], std: [...normalization.std] },
-    featureTaps: [...student.featureTaps],
-    ...(classNames !== undefined ? { classNames: [...classNames] } : {}),
-  };
+  return teacherMetadata(
+    {
+      name: `${teacher.name}-kd-${student.arch ?? student.model.name}`,
+      normalization: student.normalization ?? teacher.normalization,
+      featureTaps: student.featureTaps,
+    },
+    { arch: student.arch, classNames },
+  );
 }
 
 /**

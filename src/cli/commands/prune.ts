@@ -10,6 +10,7 @@ import type { TrainingResult } from '../../apps/loop';
 import { pruneFilters, PruneFiltersResult } from '../../apps/prune';
 import { fineTune } from '../../apps/supervised';
 import { CommandSpec, Options, ParsedArgs, suggestion, UsageError } from '../args';
+import { teacherMetadata } from '../../models/model-folder';
 import { BACKEND_OPTION, chooseBackend } from '../backend';
 import { CliIo, EXIT, formatDuration, formatNumber, plural, Reporter } from '../io';
 import { assertCanTrainStudent } from '../student';
@@ -274,12 +275,7 @@ export async function pruneCommand(args: ParsedArgs, io: CliIo): Promise<number>
       accuracy.fineTuned = result.testAccuracy;
     }
     const seconds = (now() - started) / 1000;
-    const metadata = {
-      name: `${teacher.name}-pruned-${ratio}`,
-      normalization: { mean: [...teacher.normalization.mean], std: [...teacher.normalization.std] },
-      featureTaps: [...teacher.featureTaps],
-      ...(classNames !== undefined ? { classNames: [...classNames] } : {}),
-    };
+    const metadata = teacherMetadata({ ...teacher, name: `${teacher.name}-pruned-${ratio}` }, { classNames });
     const summary = {
       command: 'prune',
       teacher: teacher.name,

@@ -9,8 +9,8 @@ import * as tfl from '@tensorflow/tfjs-layers';
 import { promises as fs } from 'fs';
 import * as path from 'path';
 import { writeFileAtomic } from '../io/files';
-import { registerLegacyLayers } from '../models/option-a-shortcut';
-import type { InputNormalization } from '../models/teacher';
+import { registerLegacyLayers } from './option-a-shortcut';
+import type { InputNormalization, Teacher } from './teacher';
 
 /** File names inside a model folder (the ones tfjs-node writes). */
 export const MODEL_JSON = 'model.json';
@@ -161,4 +161,76 @@ export async function loadModelFolder(location: string): Promise<LoadedModelFold
     throw new Error(`cannot build the model in ${file}: ${(cause as Error).message}`);
   }
   return { model, metadata: parseMetadata(json.userDefinedMetadata, file), file };
+}
+
+/** A symbolic shape as the error messages write it: the unknown batch size is N, other unknown sizes ?. */
+function symbolicShape(shape: ReadonlyArray<number | null>): string {
+  return `[${shape.map((d, i) => (d != null ? d : i === 0 ? 'N' : '?')).join(', ')}]`;
+}
+
+/** A model folder read back as a {@link Teacher}. */
+export interface LoadedTeacherFolder {
+  readonly teacher: Teacher;
+  /** natinv's metadata, when the folder was written by natinv (then the teacher's normalization and taps come from it). */
+  readonly metadata?: TeacherMetadata;
+  /** The model.json file read. */
+  readonly file: string;
+}
+
+/**
+ * Loads an image classifier saved as a tfjs model folder (by natinv's {@link saveTeacherFolder},
+ * `natinv distill`/`prune`/`convert`, or tfjs's own `model.save`) as a frozen {@link Teacher}:
+ * normalization, feature taps and name from natinv's metadata when present; otherwise the model is
+ * taken to read [0, 1] pixels as they are, has no default taps, and is named after its folder.
+ * Throws, naming the file, when the model is not a classifier (input [N, H, W, C], logits [N, classes]).
+ */
+export async function loadTeacherFolder(location: string): Promise<LoadedTeacherFolder> {
+  const { model, metadata, file } = await loadModelFolder(location);
+  model.trainable = false;
+  const input = model.inputs[0].shape;
+  const output = model.outputs[0].shape;
+  if (input.length !== 4 || input.slice(1).some((d) => d == null) || output.length !== 2 || output[1] == null) {
+    model.dispose();
+    throw new Error(
+      `${file}: natinv needs an image classifier (input [N, H, W, C], logits [N, classes]); this model ` +
+        `takes ${symbolicShape(input)} and returns ${symbolicShape(output)}.`,
+    );
+  }
+  const [, h, w, c] = input as number[];
+  const teacher: Teacher = {
+    name: metadata?.name ?? path.basename(path.dirname(path.resolve(file))),
+    model,
+    normalization: metadata?.normalization ?? { mean: new Array<number>(c).fill(0), std: new Array<number>(c).fill(1) },
+    numClasses: output[1],
+    inputShape: [h, w, c],
+    featureTaps: metadata?.featureTaps ?? [],
+  };
+  return { teacher, metadata, file };
+}
+
+/**
+ * Saves a teacher (or any classifier with its normalization, e.g. a distilled student) as a model
+ * folder that {@link loadTeacherFolder} reads back as the same teacher. `extra` adds the zoo
+ * architecture and class names to the metadata.
+ */
+export function saveTeacherFolder(
+  teacher: Teacher,
+  folder: string,
+  extra: { readonly arch?: string; readonly classNames?: readonly string[] } = {},
+): Promise<{ modelJson: string; weights: string }> {
+  return saveModelFolder(teacher.model, folder, teacherMetadata(teacher, extra));
+}
+
+/** The metadata {@link saveTeacherFolder} writes for `teacher`, as plain JSON values. */
+export function teacherMetadata(
+  teacher: Pick<Teacher, 'name' | 'normalization' | 'featureTaps'>,
+  extra: { readonly arch?: string; readonly classNames?: readonly string[] } = {},
+): TeacherMetadata {
+  return {
+    name: teacher.name,
+    ...(extra.arch !== undefined ? { arch: extra.arch } : {}),
+    normalization: { mean: [...teacher.normalization.mean], std: [...teacher.normalization.std] },
+    featureTaps: [...teacher.featureTaps],
+    ...(extra.classNames !== undefined ? { classNames: [...extra.classNames] } : {}),
+  };
 }
