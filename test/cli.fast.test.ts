@@ -50,10 +50,8 @@ describe('natinv synthesize --method fast', () => {
     }
     const { configuration } = await readManifest(path.join(tmp, 'whole'));
     expect(configuration).toMatchObject({
-      method: 'fastInversion',
-      batchSize: 2,
-      steps: 1,
-      fast: { innerSteps: 1, metaOptimizer: 'adam', bnMomentum: 0.9, pyramid: false, weights: { ce: 0.5, bn: 10 } },
+      synthesis: { method: 'fastInversion', batchSize: 2, steps: 1, seed: 0 },
+      teacher: { name: 't8', weightsSha256: expect.stringMatching(/^[0-9a-f]{16}$/) },
     });
   });
 

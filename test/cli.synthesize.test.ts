@@ -44,7 +44,7 @@ describe('a DeepInversion run: stop, resume, skip, refuse', () => {
 
     const manifest = await readManifest(folder());
     expect(manifest.finished).toEqual([0]);
-    expect(manifest.configuration).toMatchObject({ method: 'deepInversion', batchSize: 3, steps: 2, seed: 0 });
+    expect(manifest.configuration).toMatchObject({ synthesis: { method: 'deepInversion', batchSize: 3, steps: 2, seed: 0 } });
     expect(fs.existsSync(batchFilePath(folder(), 1))).toBe(false);
     const pngs = fs.readdirSync(batchImagesPath(folder(), 0)).sort();
     expect(pngs).toHaveLength(3);
@@ -115,7 +115,7 @@ describe('NaturalInversion (the default method)', () => {
     expect(batch.method).toBe('naturalInversion');
     expect(batch.shape).toEqual([1, 32, 32, 3]);
     expect(fs.readdirSync(batchImagesPath(folder, 0))).toEqual([`0000-${CIFAR10_CLASSES[batch.targets[0]]}.png`]);
-    expect((await readManifest(folder)).configuration).toMatchObject({ featureTaps: ['layer3.2', 'layer2.2', 'layer1.2'] });
+    expect((await readManifest(folder)).configuration).toMatchObject({ synthesis: { featureTaps: ['layer3.2', 'layer2.2', 'layer1.2'] } });
   });
 
   it("with no size options, announces the quick setting for the backend and the papers' one", async () => {
@@ -130,7 +130,7 @@ describe('NaturalInversion (the default method)', () => {
     );
     if (BACKEND === 'cpu') expect(stderr).toContain('--backend wasm is many times faster');
     const { configuration } = await readManifest(path.join(tmp, 'natinv-out'));
-    expect(configuration).toMatchObject({ steps: quick.steps, synthesis: { method: 'naturalInversion', weights: { bn: 1 } } });
+    expect(configuration).toMatchObject({ synthesis: { method: 'naturalInversion', steps: quick.steps, weights: { bn: 1 } } });
   });
 
   it("tunes DeepInversion for its quick schedule, records the tuning, and keeps the papers' settings at chosen steps", async () => {
@@ -193,7 +193,9 @@ describe('Adaptive DeepInversion', () => {
     expect(stderr).toMatch(/^student round 1: resnet20 distilled for 1 step in [\dms]+ \(kd loss \S+\)$/m);
     const folder = path.join(tmp, 'adi');
     expect(stdout).toContain(`student:  ${path.join(folder, 'student', 'model.json')} (resnet20 after 1 round of distillation)`);
-    expect((await readManifest(folder)).configuration).toMatchObject({ method: 'adaptiveDeepInversion', studentArch: 'resnet20' });
+    expect((await readManifest(folder)).configuration).toMatchObject({
+      synthesis: { method: 'adaptiveDeepInversion', student: { arch: 'resnet20' } },
+    });
     expect((await readBatch(batchFilePath(folder, 0))).method).toBe('adaptiveDeepInversion');
 
     const inspect = await cli(['inspect', 'adi/student', '--json']);
@@ -202,7 +204,7 @@ describe('Adaptive DeepInversion', () => {
 
     const more = await cli([...argv, '--batches', '2']);
     expect(more.code).toBe(EXIT.failure);
-    expect(more.stderr).toMatch(/already holds batch 0 of this adi run, and an adi run cannot resume: .* --overwrite/);
+    expect(more.stderr).toMatch(/already holds batch 0 of this adaptiveDeepInversion run, which cannot resume: [^]* --overwrite/);
   }, 300_000);
 
   it('is refused on wasm, which cannot train the student', async () => {
@@ -296,7 +298,7 @@ describe('--config', () => {
     [
       'flags the file replaces',
       () => ['--config', write('a.json', { method: 'deepInversion', batchSize: 1, steps: 1, seed: 0 }), '--steps', '5', '--seed', '1'],
-      /^natinv synthesize: --config sets the method, batch size, steps and seed; leave out --steps, --seed\.$/,
+      /^natinv synthesize: --config sets the method and its settings; leave out --steps, --seed\.$/,
     ],
     ['a file that is not there', () => ['--config', 'missing.json'], /^natinv synthesize: --config missing\.json: no such file\.$/],
     [

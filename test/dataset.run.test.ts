@@ -218,7 +218,7 @@ describe('synthesizeToFolder', () => {
     );
     fs.writeFileSync(path.join(dir, 'manifest.json'), '{ not json');
     await expect(synthesizeToFolder({ folder: dir, batches: 3, configuration: changed, trainer })).rejects.toThrow(
-      /manifest\.json is not valid JSON.*pass overwrite: true to start over/,
+      /manifest\.json is not valid JSON[^]*pass overwrite: true to delete the old batches/,
     );
   });
 

@@ -7,6 +7,8 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import {
+  AdaptiveDeepInversionConfiguration,
+  adiStudent,
   checkSynthesisConfiguration,
   deepInversion,
   listBatchFiles,
@@ -52,11 +54,31 @@ const ni: SynthesisConfiguration = {
   seed: 3,
   generator: { latentSize: 16, baseWidth: 8 },
 };
+const fast: SynthesisConfiguration = {
+  method: 'fastInversion',
+  batchSize: 4,
+  steps: 2,
+  seed: 5,
+  generator: { latentSize: 16, baseWidth: 8 },
+  metaOptimizer: 'sgd',
+};
+const adi: SynthesisConfiguration = {
+  method: 'adaptiveDeepInversion',
+  batchSize: 2,
+  steps: 2,
+  seed: 1,
+  competition: { weight: 0.5 },
+  student: { arch: 'resnet20' },
+};
 
 describe('checkSynthesisConfiguration', () => {
   it.each<[string, unknown, string]>([
     ['not an object', 'di', 'configuration must be a JSON object, got "di".'],
-    ['an unknown method', { ...di, method: 'magic' }, `configuration.method must be 'deepInversion' or 'naturalInversion', got "magic".`],
+    [
+      'an unknown method',
+      { ...di, method: 'magic' },
+      `configuration.method must be one of 'deepInversion', 'adaptiveDeepInversion', 'naturalInversion', 'fastInversion', got "magic".`,
+    ],
     [
       'a field of the other method',
       { ...di, featureTaps: ['a'] },
@@ -70,6 +92,22 @@ describe('checkSynthesisConfiguration', () => {
     ['a text flag', { ...di, clipPixels: 'yes' }, 'configuration.clipPixels must be true or false, got "yes".'],
     ['empty taps', { ...ni, featureTaps: [] }, 'configuration.featureTaps must be a non-empty list of layer names, got [].'],
     [
+      'a fast meta-optimizer that does not exist',
+      { ...fast, metaOptimizer: 'rmsprop' },
+      `configuration.metaOptimizer must be 'adam' or 'sgd', got "rmsprop".`,
+    ],
+    ['a BN momentum of 1', { ...fast, bnMomentum: 1 }, 'configuration.bnMomentum must be a number in [0, 1), got 1.'],
+    [
+      'an ADI run without its student',
+      { ...adi, student: undefined },
+      'configuration.student must be { "arch": "<zoo architecture>" } (the network ADI trains between batches, e.g. resnet20), got undefined.',
+    ],
+    [
+      'a DeepInversion field on the fast method',
+      { ...fast, clipPixels: true },
+      'configuration.clipPixels is not a setting of fastInversion; its settings are method, batchSize, steps, seed, weights, learningRates, ',
+    ],
+    [
       'a zero-width generator',
       { ...ni, generator: { baseWidth: 0 } },
       'configuration.generator.baseWidth must be a positive integer, got 0.',
@@ -79,7 +117,7 @@ describe('checkSynthesisConfiguration', () => {
   });
 
   it('accepts the configurations above, unchanged, after a JSON round trip', () => {
-    for (const configuration of [di, ni]) {
+    for (const configuration of [di, ni, fast, adi]) {
       expect(checkSynthesisConfiguration(JSON.parse(JSON.stringify(configuration)))).toEqual(configuration);
     }
   });
@@ -92,9 +130,21 @@ it('makes the batches the method makes with the same options', async () => {
   expect(Buffer.from(fromConfiguration.images.buffer).equals(Buffer.from(fromOptions.images.buffer))).toBe(true);
 });
 
+it('refuses run hooks that do not fit the method', () => {
+  expect(() => synthesizeFromConfiguration(teacher, adi)).toThrow(
+    'synthesizeFromConfiguration: adaptiveDeepInversion needs its student: pass run.competition',
+  );
+  const student = adiStudent(teacher, adi as AdaptiveDeepInversionConfiguration);
+  expect(() => synthesizeFromConfiguration(teacher, di, { competition: student })).toThrow(
+    'synthesizeFromConfiguration: competition applies to adaptiveDeepInversion, not deepInversion.',
+  );
+  student.student.dispose();
+});
+
 it.each([
   ['DeepInversion', di],
   ['NaturalInversion', ni],
+  ['fast inversion', fast],
 ])('a %s folder written through the library records its run and reproduces itself batch for batch', async (_name, configuration) => {
   const original = path.join(tmp, `${configuration.method}-original`);
   const again = path.join(tmp, `${configuration.method}-again`);
@@ -112,6 +162,44 @@ it.each([
     expect(Array.from(b.targets)).toEqual(Array.from(a.targets));
   }
 });
+
+it('an Adaptive DeepInversion folder reproduces itself with a fresh student built from its record, and refuses to resume', async () => {
+  const original = path.join(tmp, 'adi-original');
+  const again = path.join(tmp, 'adi-again');
+  const configuration = adi as AdaptiveDeepInversionConfiguration;
+  const first = adiStudent(teacher, configuration);
+  await synthesizeConfiguredRun({ folder: original, teacher, configuration, batches: 2, png: false, competition: first });
+  expect(first.rounds()).toBe(2);
+  const record = await readRunRecord(original);
+  expect(record.synthesis).toEqual(adi);
+  const second = adiStudent(teacher, record.synthesis as AdaptiveDeepInversionConfiguration);
+  await reproduceRun({ from: original, to: again, teacher, png: false, competition: second });
+  for (const index of [0, 1]) {
+    const name = `batch-00000${index}.safetensors`;
+    const [a, b] = await Promise.all([readBatch(path.join(original, 'batches', name)), readBatch(path.join(again, 'batches', name))]);
+    expect(Buffer.from(b.images.buffer).equals(Buffer.from(a.images.buffer))).toBe(true);
+  }
+  // The students learned the same: same weights after the same rounds.
+  const [wa, wb] = [first.student.getWeights(), second.student.getWeights()];
+  wa.forEach((w, i) => expect(Buffer.from(wb[i].dataSync().buffer).equals(Buffer.from(w.dataSync().buffer))).toBe(true));
+
+  // A third batch would need the student as batches 0 and 1 left it, in this process: refused.
+  const third = adiStudent(teacher, configuration);
+  await expect(
+    synthesizeConfiguredRun({ folder: original, teacher, configuration, batches: 3, png: false, competition: third }),
+  ).rejects.toThrow(/already holds batches 0, 1 of this adaptiveDeepInversion run, which cannot resume/);
+  await expect(
+    synthesizeConfiguredRun({
+      folder: path.join(tmp, 'adi-shard'),
+      teacher,
+      configuration,
+      batches: 2,
+      shard: { index: 0, count: 2 },
+      competition: third,
+    }),
+  ).rejects.toThrow(/an adaptiveDeepInversion run cannot be sharded \(shard 0\/2\)/);
+  [first, second, third].forEach((s) => s.student.dispose());
+}, 120_000);
 
 it('refuses to reproduce a run from other weights, naming both fingerprints', async () => {
   const folder = path.join(tmp, 'fingerprint');
@@ -139,7 +227,6 @@ it('says why a folder without a record cannot be reproduced', async () => {
   });
   await expect(readRunRecord(folder)).rejects.toThrow(
     `${folder} was not written from a synthesis configuration (its manifest has no 'synthesis' and 'teacher'), so it cannot be ` +
-      'reproduced from its record. synthesizeConfiguredRun and natinv synthesize with DeepInversion or NaturalInversion write one; ' +
-      'adi and fast runs do not.',
+      'reproduced from its record. synthesizeConfiguredRun and natinv synthesize write one.',
   );
 });

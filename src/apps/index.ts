@@ -18,6 +18,8 @@ export type { Checkpoint, CheckpointCallback } from './checkpoint';
 export { checkpointFileName } from './checkpoint';
 export type { HostImages, TrainingImages, LabelledSet, CropFlipOptions } from './images';
 export type { Classifier } from './common';
+export { adiStudent } from './adi-student';
+export type { AdiStudent, AdiStudentOptions } from './adi-student';
 export { dataFreeDistill } from './data-free-distill';
 export type {
   DataFreeDistillOptions,

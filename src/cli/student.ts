@@ -1,19 +1,16 @@
 /**
- * The student of `natinv synthesize --method adi`: a fresh zoo network the competition term
- * compares the teacher with, distilled from the teacher on the growing image pool after every
- * batch (studentTrainer), and saved as a tfjs model folder at the end.
+ * The command line's side of `natinv synthesize --method adi`: refusing a backend that cannot
+ * train the student, reporting its rounds, and saving it to <out>/student/ (the student itself is
+ * the library's adiStudent).
  */
 import * as path from 'path';
 import * as tf from '@tensorflow/tfjs-core';
-import type * as tfl from '@tensorflow/tfjs-layers';
-import { studentTrainer } from '../apps/distill';
-import { buildZooModel, ZOO, ZooArchitecture } from '../models/architectures';
+import type { AdiStudent, AdiStudentOptions } from '../apps/adi-student';
+import { ZOO } from '../models/architectures';
+import { saveModelFolder, teacherMetadata } from '../models/model-folder';
 import type { Teacher } from '../models/teacher';
-import type { SynthesizedBatch } from '../synthesis/batch';
-import { deriveSeed } from '../util/random';
 import { UsageError } from './args';
 import { formatDuration, formatNumber, plural, Reporter } from './io';
-import { saveModelFolder, teacherMetadata } from '../models/model-folder';
 
 /** Folder inside --out where the student is saved. */
 export const STUDENT_DIR = 'student';
@@ -31,55 +28,24 @@ export function assertCanTrainStudent(backend: string, command = 'natinv synthes
   }
 }
 
-/** An ADI student and the function that trains it between batches. */
-export interface AdiStudent {
-  readonly arch: ZooArchitecture;
-  readonly model: tfl.LayersModel;
-  /** One knowledge-distillation round on every image synthesized so far. */
-  readonly trainStudent: (pool: readonly SynthesizedBatch[]) => Promise<void>;
-  /** Rounds finished. */
-  rounds(): number;
-}
-
 /**
- * Builds the student (same classes and input as the teacher, initialised from the run seed) and
- * its trainer: one epoch of distill's defaults per round (KL x T^2 with T 20, SGD 0.1, cosine,
- * crop + flip), stopped by `signal`. Each round is reported on stderr and as a `student` event.
+ * Reports each student round on stderr and as a `student` event; `roundStarted` says when the
+ * round being reported began.
  */
-export function createAdiStudent(
-  arch: ZooArchitecture,
-  teacher: Teacher,
-  seed: number,
+export function reportStudentRound(
   reporter: Reporter,
-  signal: AbortSignal,
   now: () => number,
-): AdiStudent {
-  const model = buildZooModel(arch, { numClasses: teacher.numClasses, inputShape: teacher.inputShape, seed: deriveSeed(seed, 'student') });
-  let rounds = 0;
-  let started = 0;
-  const train = studentTrainer({
-    teacher,
-    student: model,
-    seed,
-    signal,
-    onRound: (round, result) => {
-      rounds = round + 1;
-      const last = result.history[result.history.length - 1];
-      reporter.note(
-        `student round ${round + 1}: ${arch} distilled for ${plural(result.steps, 'step')} in ${formatDuration(now() - started)}` +
-          (last !== undefined ? ` (kd loss ${formatNumber(last.loss)})` : ''),
-      );
-      reporter.event('student', { round: round + 1, steps: result.steps, loss: last?.loss ?? null, aborted: result.aborted });
-    },
-  });
-  return {
-    arch,
-    model,
-    trainStudent: async (pool) => {
-      started = now();
-      await train(pool);
-    },
-    rounds: () => rounds,
+  arch: string,
+  roundStarted: () => number,
+): NonNullable<AdiStudentOptions['onRound']> {
+  return (round, result) => {
+    const started = roundStarted();
+    const last = result.history[result.history.length - 1];
+    reporter.note(
+      `student round ${round + 1}: ${arch} distilled for ${plural(result.steps, 'step')} in ${formatDuration(now() - started)}` +
+        (last !== undefined ? ` (kd loss ${formatNumber(last.loss)})` : ''),
+    );
+    reporter.event('student', { round: round + 1, steps: result.steps, loss: last?.loss ?? null, aborted: result.aborted });
   };
 }
 
@@ -92,6 +58,6 @@ export async function saveAdiStudent(
 ): Promise<string> {
   const name = `${teacher.name}-adi-${student.arch}`;
   const metadata = teacherMetadata({ ...teacher, name, featureTaps: ZOO[student.arch].featureTaps }, { arch: student.arch, classNames });
-  const files = await saveModelFolder(student.model, path.join(out, STUDENT_DIR), metadata);
+  const files = await saveModelFolder(student.student, path.join(out, STUDENT_DIR), metadata);
   return files.modelJson;
 }

@@ -27,13 +27,13 @@ export type {
   ReadDatasetOptions,
   Dataset,
 } from './reader';
-export { synthesizeToFolder } from './run';
+export { FolderConflictError, synthesizeToFolder } from './run';
 export type { BatchTrainer, FolderProgress, SynthesizeToFolderOptions, FolderSummary } from './run';
 export { synthesizeConfiguredRun, readRunRecord, reproduceRun, runRecordFor, weightsFingerprint } from './configured-run';
 export type { ConfiguredRunOptions, ReproduceRunOptions, RunRecord } from './configured-run';
 export { stateTrainer, readSynthesizerState, writeSynthesizerState } from './state-trainer';
 export type { StateTrainerOptions } from './state-trainer';
-export { parseShard, shardFromEnv, ownsBatch } from './shard';
+export { parseShard, shardFromEnv, ownsBatch, shardBatches } from './shard';
 export type { Shard } from './shard';
 export { followDataset } from './follow';
 export type { FollowDatasetOptions, FollowedDataset } from './follow';

@@ -22,7 +22,7 @@ import {
 } from './format';
 import { commit } from '../util/commits';
 import { finishedBatches, listBatchFiles, readBatch, readManifest } from './reader';
-import { Shard, WHOLE_RUN, ownsBatch, validateShard } from './shard';
+import { Shard, shardBatches, WHOLE_RUN, validateShard } from './shard';
 import { writeBatch, writeManifest } from './writer';
 
 /**
@@ -151,6 +151,23 @@ async function clearDataset(folder: string): Promise<void> {
 }
 
 /**
+ * Thrown when a folder holds another run (or something unreadable) and `overwrite` was not given.
+ * `conflict` says what is there without the remedy, for callers that phrase their own (the CLI's
+ * `--overwrite`).
+ */
+export class FolderConflictError extends Error {
+  constructor(
+    readonly folder: string,
+    readonly conflict: string,
+  ) {
+    super(
+      `synthesizeToFolder: ${conflict}\nUse a new folder for this run, or pass overwrite: true to delete the old batches and start over.`,
+    );
+    this.name = 'FolderConflictError';
+  }
+}
+
+/**
  * Creates the folder's manifest, or checks the existing one against this run (refusing a
  * different configuration or batch size unless `overwrite`), and returns the manifest to keep.
  */
@@ -158,7 +175,6 @@ async function openDataset(options: SynthesizeToFolderOptions): Promise<DatasetM
   const { folder } = options;
   const configuration = canonicalJson(withFileKinds(options)) as Record<string, unknown>;
   const batchSize = plannedBatchSize(options);
-  const remedy = 'Use a new folder for this run, or pass overwrite: true to delete the old batches and start over.';
   const stat = await fs.stat(folder).catch(() => undefined);
   if (stat !== undefined && !stat.isDirectory()) {
     throw new Error(`synthesizeToFolder: ${folder} is a file, not a folder; give the path of a folder (it is created if missing).`);
@@ -170,26 +186,26 @@ async function openDataset(options: SynthesizeToFolderOptions): Promise<DatasetM
     try {
       old = await readManifest(folder);
     } catch (cause) {
-      conflict = `synthesizeToFolder: ${(cause as Error).message} Or pass overwrite: true to start over.`;
+      conflict = (cause as Error).message;
     }
     if (old !== undefined) {
       const differences = diffConfigurations(old.configuration, configuration);
       if (differences.length > 0) {
         conflict =
-          `synthesizeToFolder: ${folder} already holds a dataset made with a different configuration:\n` +
-          `${describeDifferences(differences, 'the folder', 'this run')}\n${remedy}`;
+          `${folder} already holds a dataset made with a different configuration:\n` +
+          describeDifferences(differences, 'the folder', 'this run');
       } else if (batchSize !== null && old.batchSize !== null && old.batchSize !== batchSize) {
-        conflict = `synthesizeToFolder: ${folder} holds batches of ${old.batchSize} images but this run makes batches of ${batchSize}. ${remedy}`;
+        conflict = `${folder} holds batches of ${old.batchSize} images but this run makes batches of ${batchSize}.`;
       } else {
         // The same run: resume. The plan may grow or shrink, since batch i depends only on (seed, i).
         return { ...old, configuration, batches: options.batches, batchSize: old.batchSize ?? batchSize };
       }
     }
   } else if ((await listBatchFiles(folder)).indices.length > 0) {
-    conflict = `synthesizeToFolder: ${folder} has batch files but no ${MANIFEST_FILE}, so they cannot be checked against this run. ${remedy}`;
+    conflict = `${folder} has batch files but no ${MANIFEST_FILE}, so they cannot be checked against this run.`;
   }
   if (conflict !== undefined) {
-    if (options.overwrite !== true) throw new Error(conflict);
+    if (options.overwrite !== true) throw new FolderConflictError(folder, conflict);
     await clearDataset(folder);
   }
   const time = now();
@@ -245,8 +261,7 @@ export async function synthesizeToFolder(options: SynthesizeToFolderOptions): Pr
 
   const found = await finishedBatches(folder);
   const finished = new Set(found.finished);
-  const owned: number[] = [];
-  for (let i = 0; i < options.batches; i++) if (ownsBatch(shard, i)) owned.push(i);
+  const owned = shardBatches(shard, options.batches);
   const skipped = owned.filter((i) => finished.has(i));
   const pendingList = owned.filter((i) => !finished.has(i));
   const pending = new Set(pendingList);

@@ -36,6 +36,13 @@ export function ownsBatch(shard: Shard, batchIndex: number): boolean {
   return batchIndex % shard.count === shard.index;
 }
 
+/** The batch indices of a run of `batches` batches that `shard` makes, in order. */
+export function shardBatches(shard: Shard, batches: number): number[] {
+  const owned: number[] = [];
+  for (let i = shard.index; i < batches; i += shard.count) owned.push(i);
+  return owned;
+}
+
 const DECIMAL = /^(0|[1-9]\d*)$/;
 
 /**

@@ -6,13 +6,15 @@
  */
 import type { Teacher } from '../models/teacher';
 import type { SynthesizedBatch } from './batch';
-import { deepInversion, InversionWeights, naturalInversion } from './methods';
+import { fastInversion, FastInversionOptions, FastInversionRunOptions } from './fast';
+import { adaptiveDeepInversion, CompetitionOptions, deepInversion, InversionWeights, naturalInversion } from './methods';
+import type { SynthesizerState } from './synthesizer';
 import type { TrainerOptions } from './trainer';
 
 interface CommonConfiguration {
   /** Images per batch. */
   readonly batchSize: number;
-  /** Optimization steps per batch. */
+  /** Optimization steps per batch (for the fast method: the inner steps that adapt the shared generator). */
   readonly steps: number;
   /** Run seed: batch i's randomness depends only on (seed, i). */
   readonly seed: number;
@@ -39,12 +41,68 @@ export interface NaturalInversionConfiguration extends CommonConfiguration {
   readonly featureTaps?: readonly string[];
 }
 
-export type SynthesisConfiguration = DeepInversionConfiguration | NaturalInversionConfiguration;
+/**
+ * Adaptive DeepInversion's settings: DeepInversion's plus the competition term and the student
+ * it competes with, a fresh zoo network trained between batches. Running one needs that student
+ * as a hook (`competition` in {@link ConfigurationRunOptions}); `adiStudent` in the applications
+ * builds it from this configuration.
+ */
+export interface AdaptiveDeepInversionConfiguration extends Omit<DeepInversionConfiguration, 'method'> {
+  readonly method: 'adaptiveDeepInversion';
+  /** Weight (default 0.2) and temperature (default 3) of the competition term. */
+  readonly competition?: { readonly weight?: number; readonly temperature?: number };
+  /** The student: a zoo architecture (e.g. `resnet20`), initialized from the run seed. */
+  readonly student: { readonly arch: string };
+}
+
+/**
+ * The fast method's settings, as {@link fastInversion} takes them (`steps` is its `innerSteps`).
+ * Its batches depend on the ones before it: batch i is batch i of the run only when made after
+ * batches 0..i-1 (or from their saved state).
+ */
+export interface FastInversionConfiguration extends CommonConfiguration {
+  readonly method: 'fastInversion';
+  readonly learningRates?: { readonly generator?: number; readonly latent?: number; readonly ftp?: number; readonly alpha?: number };
+  readonly metaLearningRate?: number;
+  readonly metaOptimizer?: 'adam' | 'sgd';
+  /** Generator size: latent length (default 256) and base width (default 128). */
+  readonly generator?: { readonly latentSize?: number; readonly baseWidth?: number };
+  readonly pyramid?: boolean;
+  readonly featureTaps?: readonly string[];
+  readonly bnMomentum?: number;
+  /** The adversarial term, used only when a student is passed (the data-free distillation loop). */
+  readonly adversarial?: { readonly weight?: number; readonly temperature?: number; readonly warmupBatches?: number };
+}
+
+export type SynthesisConfiguration =
+  DeepInversionConfiguration | AdaptiveDeepInversionConfiguration | NaturalInversionConfiguration | FastInversionConfiguration;
+
+/** The methods a configuration can name. */
+export const CONFIGURATION_METHODS: readonly SynthesisConfiguration['method'][] = [
+  'deepInversion',
+  'adaptiveDeepInversion',
+  'naturalInversion',
+  'fastInversion',
+];
 
 const WEIGHT_NAMES = ['ce', 'bn', 'tv', 'l2'] as const;
+const COMMON_FIELDS = ['method', 'batchSize', 'steps', 'seed', 'weights'];
+const DEEP_INVERSION_FIELDS = [...COMMON_FIELDS, 'setting', 'learningRate', 'firstBnMultiplier', 'clipPixels'];
 const FIELDS: Record<SynthesisConfiguration['method'], readonly string[]> = {
-  deepInversion: ['method', 'batchSize', 'steps', 'seed', 'weights', 'setting', 'learningRate', 'firstBnMultiplier', 'clipPixels'],
-  naturalInversion: ['method', 'batchSize', 'steps', 'seed', 'weights', 'learningRates', 'generator', 'featureTaps'],
+  deepInversion: DEEP_INVERSION_FIELDS,
+  adaptiveDeepInversion: [...DEEP_INVERSION_FIELDS, 'competition', 'student'],
+  naturalInversion: [...COMMON_FIELDS, 'learningRates', 'generator', 'featureTaps'],
+  fastInversion: [
+    ...COMMON_FIELDS,
+    'learningRates',
+    'metaLearningRate',
+    'metaOptimizer',
+    'generator',
+    'pyramid',
+    'featureTaps',
+    'bnMomentum',
+    'adversarial',
+  ],
 };
 
 /** A JSON object's field, checked: `where` names it in the error (`configuration.steps`). */
@@ -67,6 +125,76 @@ function finiteNumbers(value: unknown, where: string, names: readonly string[]):
   }
 }
 
+function boolean(value: unknown, where: string): void {
+  if (value !== undefined && typeof value !== 'boolean') throw new Error(`${where} must be true or false, got ${JSON.stringify(value)}.`);
+}
+
+function layerNames(value: unknown, where: string): void {
+  if (value !== undefined && (!Array.isArray(value) || value.length === 0 || value.some((t) => typeof t !== 'string'))) {
+    throw new Error(`${where} must be a non-empty list of layer names, got ${JSON.stringify(value)}.`);
+  }
+}
+
+function generatorSize(value: unknown, where: string): void {
+  if (value === undefined) return;
+  finiteNumbers(value, where, ['latentSize', 'baseWidth']);
+  for (const [name, size] of Object.entries(value as Record<string, unknown>)) positive(size, `${where}.${name}`, true);
+}
+
+function checkDeepInversionFields(record: Record<string, unknown>, where: string): void {
+  if (record.setting !== undefined && record.setting !== 'cifar' && record.setting !== 'imagenet') {
+    throw new Error(`${where}.setting must be 'cifar' or 'imagenet', got ${JSON.stringify(record.setting)}.`);
+  }
+  if (record.learningRate !== undefined) positive(record.learningRate, `${where}.learningRate`, false);
+  if (record.firstBnMultiplier !== undefined) positive(record.firstBnMultiplier, `${where}.firstBnMultiplier`, false);
+  boolean(record.clipPixels, `${where}.clipPixels`);
+}
+
+function checkAdaptiveFields(record: Record<string, unknown>, where: string): void {
+  checkDeepInversionFields(record, where);
+  if (record.competition !== undefined) finiteNumbers(record.competition, `${where}.competition`, ['weight', 'temperature']);
+  const student = record.student as Record<string, unknown> | undefined;
+  if (typeof student !== 'object' || student === null || typeof student.arch !== 'string' || Object.keys(student).length !== 1) {
+    throw new Error(
+      `${where}.student must be { "arch": "<zoo architecture>" } (the network ADI trains between batches, e.g. resnet20), ` +
+        `got ${JSON.stringify(student)}.`,
+    );
+  }
+}
+
+function checkNaturalFields(record: Record<string, unknown>, where: string): void {
+  if (record.learningRates !== undefined) finiteNumbers(record.learningRates, `${where}.learningRates`, ['generator', 'ftp', 'alpha']);
+  generatorSize(record.generator, `${where}.generator`);
+  layerNames(record.featureTaps, `${where}.featureTaps`);
+}
+
+function checkFastFields(record: Record<string, unknown>, where: string): void {
+  if (record.learningRates !== undefined) {
+    finiteNumbers(record.learningRates, `${where}.learningRates`, ['generator', 'latent', 'ftp', 'alpha']);
+  }
+  if (record.metaLearningRate !== undefined) positive(record.metaLearningRate, `${where}.metaLearningRate`, false);
+  if (record.metaOptimizer !== undefined && record.metaOptimizer !== 'adam' && record.metaOptimizer !== 'sgd') {
+    throw new Error(`${where}.metaOptimizer must be 'adam' or 'sgd', got ${JSON.stringify(record.metaOptimizer)}.`);
+  }
+  generatorSize(record.generator, `${where}.generator`);
+  boolean(record.pyramid, `${where}.pyramid`);
+  layerNames(record.featureTaps, `${where}.featureTaps`);
+  const momentum = record.bnMomentum;
+  if (momentum !== undefined && !(typeof momentum === 'number' && momentum >= 0 && momentum < 1)) {
+    throw new Error(`${where}.bnMomentum must be a number in [0, 1), got ${JSON.stringify(momentum)}.`);
+  }
+  if (record.adversarial !== undefined) {
+    finiteNumbers(record.adversarial, `${where}.adversarial`, ['weight', 'temperature', 'warmupBatches']);
+  }
+}
+
+const METHOD_FIELDS: Record<SynthesisConfiguration['method'], (record: Record<string, unknown>, where: string) => void> = {
+  deepInversion: checkDeepInversionFields,
+  adaptiveDeepInversion: checkAdaptiveFields,
+  naturalInversion: checkNaturalFields,
+  fastInversion: checkFastFields,
+};
+
 /**
  * Checks a parsed JSON value as a {@link SynthesisConfiguration} and returns it typed; every
  * error names the field, what it must be and what it was. Unknown fields are refused, so a typo
@@ -77,9 +205,11 @@ export function checkSynthesisConfiguration(value: unknown, where = 'configurati
     throw new Error(`${where} must be a JSON object, got ${JSON.stringify(value)}.`);
   }
   const record = value as Record<string, unknown>;
-  const method = record.method;
-  if (method !== 'deepInversion' && method !== 'naturalInversion') {
-    throw new Error(`${where}.method must be 'deepInversion' or 'naturalInversion', got ${JSON.stringify(method)}.`);
+  const method = record.method as SynthesisConfiguration['method'];
+  if (!CONFIGURATION_METHODS.includes(method)) {
+    throw new Error(
+      `${where}.method must be one of ${CONFIGURATION_METHODS.map((m) => `'${m}'`).join(', ')}, got ${JSON.stringify(method)}.`,
+    );
   }
   for (const field of Object.keys(record)) {
     if (!FIELDS[method].includes(field)) {
@@ -92,36 +222,31 @@ export function checkSynthesisConfiguration(value: unknown, where = 'configurati
     throw new Error(`${where}.seed must be an integer of at least 0, got ${JSON.stringify(record.seed)}.`);
   }
   if (record.weights !== undefined) finiteNumbers(record.weights, `${where}.weights`, WEIGHT_NAMES);
-  if (method === 'deepInversion') {
-    if (record.setting !== undefined && record.setting !== 'cifar' && record.setting !== 'imagenet') {
-      throw new Error(`${where}.setting must be 'cifar' or 'imagenet', got ${JSON.stringify(record.setting)}.`);
-    }
-    if (record.learningRate !== undefined) positive(record.learningRate, `${where}.learningRate`, false);
-    if (record.firstBnMultiplier !== undefined) positive(record.firstBnMultiplier, `${where}.firstBnMultiplier`, false);
-    if (record.clipPixels !== undefined && typeof record.clipPixels !== 'boolean') {
-      throw new Error(`${where}.clipPixels must be true or false, got ${JSON.stringify(record.clipPixels)}.`);
-    }
-  } else {
-    if (record.learningRates !== undefined) finiteNumbers(record.learningRates, `${where}.learningRates`, ['generator', 'ftp', 'alpha']);
-    if (record.generator !== undefined) {
-      finiteNumbers(record.generator, `${where}.generator`, ['latentSize', 'baseWidth']);
-      for (const [name, size] of Object.entries(record.generator as Record<string, unknown>))
-        positive(size, `${where}.generator.${name}`, true);
-    }
-    const taps = record.featureTaps;
-    if (taps !== undefined && (!Array.isArray(taps) || taps.length === 0 || taps.some((t) => typeof t !== 'string'))) {
-      throw new Error(`${where}.featureTaps must be a non-empty list of layer names, got ${JSON.stringify(taps)}.`);
-    }
-  }
+  METHOD_FIELDS[method](record, where);
   return record as unknown as SynthesisConfiguration;
 }
 
 /** What a run adds to its configuration: which batches, and the hooks that do not change the images. */
-export type ConfigurationRunOptions = Pick<TrainerOptions, 'batches' | 'batchIndices' | 'signal' | 'onStep'>;
+export interface ConfigurationRunOptions extends Pick<TrainerOptions, 'batches' | 'batchIndices' | 'signal' | 'onStep'> {
+  /**
+   * Adaptive DeepInversion's student and the function that trains it between batches (required
+   * for that method, refused for the others): `adiStudent` builds both from the configuration.
+   * The term's weight and temperature come from the configuration.
+   */
+  readonly competition?: Pick<CompetitionOptions, 'student' | 'trainStudent'>;
+  /** The fast method only: the state its batches continue from (a saved run's). */
+  readonly state?: SynthesizerState;
+}
+
+/** The fast method's options for a configuration (`steps` are its inner steps). */
+export function fastInversionOptions(configuration: FastInversionConfiguration): FastInversionOptions {
+  const { method: _method, steps, ...settings } = configuration;
+  return { ...settings, innerSteps: steps };
+}
 
 /**
- * The batches a configuration describes: {@link deepInversion} or {@link naturalInversion} with
- * exactly its settings, so the same configuration, teacher and backend give identical batches.
+ * The batches a configuration describes: the method called with exactly its settings, so the
+ * same configuration, teacher and backend give identical batches.
  */
 export function synthesizeFromConfiguration(
   teacher: Teacher,
@@ -129,8 +254,35 @@ export function synthesizeFromConfiguration(
   run: ConfigurationRunOptions = {},
 ): AsyncGenerator<SynthesizedBatch> {
   const checked = checkSynthesisConfiguration(configuration);
-  const { method: _method, ...settings } = checked;
-  return checked.method === 'deepInversion'
-    ? deepInversion(teacher, { ...(settings as Omit<DeepInversionConfiguration, 'method'>), ...run })
-    : naturalInversion(teacher, { ...(settings as Omit<NaturalInversionConfiguration, 'method'>), ...run });
+  const { competition, state, ...batches } = run;
+  if (competition !== undefined && checked.method !== 'adaptiveDeepInversion') {
+    throw new Error(`synthesizeFromConfiguration: competition applies to adaptiveDeepInversion, not ${checked.method}.`);
+  }
+  if (state !== undefined && checked.method !== 'fastInversion') {
+    throw new Error(`synthesizeFromConfiguration: state applies to fastInversion, whose batches carry state; not to ${checked.method}.`);
+  }
+  switch (checked.method) {
+    case 'deepInversion': {
+      const { method: _method, ...settings } = checked;
+      return deepInversion(teacher, { ...settings, ...batches });
+    }
+    case 'adaptiveDeepInversion': {
+      if (competition === undefined) {
+        throw new Error(
+          'synthesizeFromConfiguration: adaptiveDeepInversion needs its student: pass run.competition ' +
+            '(adiStudent(teacher, configuration) builds it from the configuration).',
+        );
+      }
+      const { method: _method, student: _student, competition: term, ...settings } = checked;
+      return adaptiveDeepInversion(teacher, { ...settings, ...batches, competition: { ...term, ...competition } });
+    }
+    case 'naturalInversion': {
+      const { method: _method, ...settings } = checked;
+      return naturalInversion(teacher, { ...settings, ...batches });
+    }
+    case 'fastInversion': {
+      const options: FastInversionRunOptions = { ...fastInversionOptions(checked), ...batches, state };
+      return fastInversion(teacher, options);
+    }
+  }
 }

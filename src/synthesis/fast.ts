@@ -208,7 +208,12 @@ export function fastSynthesizer(teacher: Teacher, options: FastInversionOptions 
       const features = featureSpecsFromModel(teacher.model, settings.featureTaps);
       ftp = featureTransferPyramid({ features, imageChannels: teacher.inputShape[2], seed: deriveSeed(settings.seed, 'shared-ftp') });
     }
-    metaOptimizer = settings.metaOptimizer === 'adam' ? adam(sharedVariables(), INNER_ADAM) : (sgd(sharedVariables()) as Optimizer); // no momentum: nothing to save
+    if (settings.metaOptimizer === 'adam') metaOptimizer = adam(sharedVariables(), INNER_ADAM);
+    else {
+      // Plain SGD without momentum carries no state: only its step goes into the run's state files.
+      const plain = sgd(sharedVariables());
+      metaOptimizer = { step: plain.step.bind(plain), dispose: plain.dispose.bind(plain) };
+    }
   } catch (error) {
     generator.dispose();
     ftp?.dispose();

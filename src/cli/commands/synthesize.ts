@@ -6,24 +6,21 @@
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { synthesizeToFolder } from '../../dataset/run';
-import { runRecordFor, weightsFingerprint } from '../../dataset/configured-run';
-import { checkSynthesisConfiguration, synthesizeFromConfiguration, SynthesisConfiguration } from '../../synthesis/configuration';
+import { adiStudent, AdiStudent } from '../../apps/adi-student';
+import { synthesizeConfiguredRun } from '../../dataset/configured-run';
 import { batchGridPath, batchImagesPath, MANIFEST_FILE } from '../../dataset/format';
-import { parseShard, Shard, shardFromEnv } from '../../dataset/shard';
-import type { Teacher } from '../../models/teacher';
+import { FolderConflictError } from '../../dataset/run';
+import { parseShard, Shard, shardBatches, shardFromEnv } from '../../dataset/shard';
 import { ZOO_ARCHITECTURES, ZooArchitecture } from '../../models/architectures';
-import { adaptiveDeepInversion } from '../../synthesis/methods';
 import type { SynthesizedBatch } from '../../synthesis/batch';
-import { FastInversionOptions, fastSynthesizer, resolveFastSettings } from '../../synthesis/fast';
-import { stateTrainer, StateTrainerOptions } from '../../dataset/state-trainer';
+import { checkSynthesisConfiguration, SynthesisConfiguration } from '../../synthesis/configuration';
 import { CommandSpec, Options, ParsedArgs, UsageError } from '../args';
 import { BACKEND_OPTION, chooseBackend } from '../backend';
 import { CliIo, EXIT, formatDuration, plural, Reporter } from '../io';
 import { Progress } from '../progress';
-import { AdiStudent, assertCanTrainStudent, createAdiStudent, saveAdiStudent } from '../student';
-import { classNamesFor, resolveTeacher, teacherOptions } from '../teacher';
 import { describeTuning, MethodName, METHODS, PAPER_SETTING, QUICK_SETTINGS, QuickTuning } from '../quick-settings';
+import { assertCanTrainStudent, reportStudentRound, saveAdiStudent } from '../student';
+import { classNamesFor, resolveTeacher, teacherOptions } from '../teacher';
 
 const METHOD_TITLES: Record<MethodName, string> = {
   ni: 'NaturalInversion',
@@ -73,9 +70,10 @@ export const SYNTHESIZE: CommandSpec = {
       kind: 'string',
       value: 'FILE',
       help:
-        'A JSON file with the run as data ({"method": "deepInversion" or "naturalInversion", "batchSize", "steps", "seed", and ' +
-        'optionally "weights", "learningRate", "clipPixels", "learningRates", "generator", "featureTaps"}); it replaces --method, ' +
-        '--batch-size, --steps and --seed, and the folder records it so that reproduceRun (natinv/node) can make the run again.',
+        'A JSON file with the run as data: {"method": "deepInversion", "adaptiveDeepInversion", "naturalInversion" or ' +
+        '"fastInversion", "batchSize", "steps", "seed", and the method\'s settings (docs/methods.md, "A run as data")}. It replaces ' +
+        '--method, --batch-size, --steps, --seed, --student-arch and --pyramid. Every run records its configuration in the ' +
+        "folder's manifest, so reproduceRun (natinv/node) can make it again.",
       default: 'none: the run comes from --method, --batch-size, --steps and --seed',
     },
     ...teacherOptions(),
@@ -161,23 +159,46 @@ export const SYNTHESIZE: CommandSpec = {
   ],
 };
 
-/** The SynthesisConfiguration of a DeepInversion or NaturalInversion run given by flags; undefined for adi and fast. */
+/** The flags that shape a run beside batch size, steps and seed. */
+interface MethodFlags {
+  readonly studentArch: ZooArchitecture;
+  readonly pyramid: boolean;
+  /** The teacher's feature taps (its own, or --taps). */
+  readonly featureTaps: readonly string[];
+}
+
+/** The SynthesisConfiguration a run from flags describes: the method at its quick tuning (if any) or the papers' settings. */
 function configurationFromFlags(
   method: MethodName,
   common: { batchSize: number; steps: number; seed: number },
   tuning: QuickTuning | undefined,
-): SynthesisConfiguration | undefined {
+  flags: MethodFlags,
+): SynthesisConfiguration {
   // Only the fields set: the record is compared as JSON, which has no undefined.
   const weights = tuning?.weights === undefined ? {} : { weights: { ...tuning.weights } };
-  if (method === 'ni') return { method: 'naturalInversion', ...common, ...weights };
-  if (method !== 'di') return undefined;
-  return {
-    method: 'deepInversion',
+  const deepInversion = {
     ...common,
     ...weights,
     ...(tuning?.learningRate === undefined ? {} : { learningRate: tuning.learningRate }),
     ...(tuning?.clipPixels === undefined ? {} : { clipPixels: tuning.clipPixels }),
   };
+  // The taps in use (the teacher's, or --taps) are part of the run: a reproduction reads them from here.
+  const featureTaps = { featureTaps: [...flags.featureTaps] };
+  switch (method) {
+    case 'ni':
+      return { method: 'naturalInversion', ...common, ...weights, ...featureTaps };
+    case 'di':
+      return { method: 'deepInversion', ...deepInversion };
+    case 'adi':
+      return { method: 'adaptiveDeepInversion', ...deepInversion, student: { arch: flags.studentArch } };
+    case 'fast':
+      return { method: 'fastInversion', ...common, ...(flags.pyramid ? { pyramid: true, ...featureTaps } : {}) };
+  }
+}
+
+/** True for a configuration whose method feeds teacher feature maps to a pyramid. */
+function usesFeatureTaps(configuration: SynthesisConfiguration): boolean {
+  return configuration.method === 'naturalInversion' || (configuration.method === 'fastInversion' && configuration.pyramid === true);
 }
 
 /** The --config file's run, checked; the flags it replaces are refused beside it. */
@@ -187,7 +208,7 @@ async function readConfigOption(options: Options, cwd: string): Promise<Synthesi
   const replaced = ['method', 'batch-size', 'steps', 'seed', 'student-arch', 'pyramid'].filter((name) => options.has(name));
   if (replaced.length > 0) {
     throw new UsageError(
-      `natinv synthesize: --config sets the method, batch size, steps and seed; leave out ${replaced.map((n) => `--${n}`).join(', ')}.`,
+      `natinv synthesize: --config sets the method and its settings; leave out ${replaced.map((n) => `--${n}`).join(', ')}.`,
     );
   }
   let text: string;
@@ -255,27 +276,17 @@ function checkBatchFits(batchSize: number, [height, width, channels]: readonly n
   );
 }
 
-const CONFIGURATION_METHODS: Record<MethodName, string> = {
-  ni: 'naturalInversion',
-  di: 'deepInversion',
-  adi: 'adaptiveDeepInversion',
-  fast: 'fastInversion',
+const SHORT_NAMES: Record<SynthesisConfiguration['method'], MethodName> = {
+  naturalInversion: 'ni',
+  deepInversion: 'di',
+  adaptiveDeepInversion: 'adi',
+  fastInversion: 'fast',
 };
 
-/** The fast method's batches, carrying its shared generator through <out>/state/. */
-async function* fastBatches(
-  teacher: Teacher,
-  options: FastInversionOptions,
-  folder: StateTrainerOptions,
-  indices: number[],
-  signal?: AbortSignal,
-): AsyncGenerator<SynthesizedBatch> {
-  const synthesizer = fastSynthesizer(teacher, options);
-  try {
-    yield* stateTrainer(synthesizer, folder)(indices, signal);
-  } finally {
-    synthesizer.dispose();
-  }
+/** A folder conflict in the command line's words (the library's names its overwrite option). */
+function conflictInFlags(error: unknown): unknown {
+  if (!(error instanceof FolderConflictError)) return error;
+  return new Error(`${error.conflict}\nUse a new --out for this run, or pass --overwrite to delete the old batches and start over.`);
 }
 
 /** Runs `natinv synthesize`; returns the exit code. */
@@ -287,8 +298,7 @@ export async function synthesizeCommand(args: ParsedArgs, io: CliIo): Promise<nu
   const now = io.now ?? Date.now;
   const shard = chooseShard(options, env);
   const fromFile = await readConfigOption(options, cwd);
-  const method: MethodName = fromFile === undefined ? checkMethod(options, shard) : fromFile.method === 'deepInversion' ? 'di' : 'ni';
-  const studentArch = (options.string('student-arch') ?? 'resnet20') as ZooArchitecture;
+  const method: MethodName = fromFile === undefined ? checkMethod(options, shard) : SHORT_NAMES[fromFile.method];
   const out = path.resolve(cwd, options.string('out') ?? 'natinv-out');
   const batches = options.number('batches') ?? 1;
 
@@ -298,21 +308,27 @@ export async function synthesizeCommand(args: ParsedArgs, io: CliIo): Promise<nu
   const { teacher } = resolved;
   let student: AdiStudent | undefined;
   try {
-    const pyramid = options.flag('pyramid');
-    const tapsFromFile = fromFile?.method === 'naturalInversion' && fromFile.featureTaps !== undefined;
-    if ((method === 'ni' || pyramid) && teacher.featureTaps.length === 0 && !tapsFromFile) {
-      throw new UsageError(
-        `natinv synthesize: NaturalInversion feeds teacher feature maps to its pyramid, and natinv does not know which layers of ` +
-          `${teacher.name} to use; name them with --taps (deepest first; natinv inspect lists candidates), or use --method di.`,
-      );
-    }
-    const classNames = classNamesFor(resolved, options.names('class-names'), 'natinv synthesize');
     const quick = QUICK_SETTINGS[backend.name][method];
     const batchSize = fromFile?.batchSize ?? options.number('batch-size') ?? quick.batchSize;
     const steps = fromFile?.steps ?? options.number('steps') ?? quick.steps;
     // The tuning goes with the quick schedule: at the steps a user chose, the papers' settings apply.
     const tuning = fromFile !== undefined || options.has('steps') ? undefined : quick.tuning;
     const seed = fromFile?.seed ?? options.number('seed') ?? 0;
+    const usesPyramid = fromFile === undefined ? method === 'ni' || options.flag('pyramid') : usesFeatureTaps(fromFile);
+    const tapsGiven = fromFile !== undefined && 'featureTaps' in fromFile && fromFile.featureTaps !== undefined;
+    if (usesPyramid && teacher.featureTaps.length === 0 && !tapsGiven) {
+      throw new UsageError(
+        `natinv synthesize: NaturalInversion feeds teacher feature maps to its pyramid, and natinv does not know which layers of ` +
+          `${teacher.name} to use; name them with --taps (deepest first; natinv inspect lists candidates), or use --method di.`,
+      );
+    }
+    const flags: MethodFlags = {
+      studentArch: (options.string('student-arch') ?? 'resnet20') as ZooArchitecture,
+      pyramid: options.flag('pyramid'),
+      featureTaps: teacher.featureTaps,
+    };
+    const configuration = fromFile ?? configurationFromFlags(method, { batchSize, steps, seed }, tuning, flags);
+    const classNames = classNamesFor(resolved, options.names('class-names'), 'natinv synthesize');
     const png = options.flag('png', true);
     checkBatchFits(batchSize, teacher.inputShape);
 
@@ -328,37 +344,8 @@ export async function synthesizeCommand(args: ParsedArgs, io: CliIo): Promise<nu
           `The papers' setting is --batch-size ${PAPER_SETTING.batchSize} --steps ${PAPER_SETTING.steps}.${cpuHint}`,
       );
     }
-    const fastOptions: FastInversionOptions = { batchSize, innerSteps: steps, seed, pyramid };
-    // DeepInversion and NaturalInversion runs are a SynthesisConfiguration, from --config or from the
-    // flags, recorded so that reproduceRun can make them again.
-    const synthesis = fromFile ?? configurationFromFlags(method, { batchSize, steps, seed }, tuning);
-    const record = synthesis === undefined ? undefined : runRecordFor(teacher, synthesis);
-    const fromCommandLine: Record<string, unknown> = {
-      method: CONFIGURATION_METHODS[method],
-      teacher: record?.teacher ?? { name: teacher.name, weightsSha256: weightsFingerprint(teacher) },
-      normalization: { mean: [...teacher.normalization.mean], std: [...teacher.normalization.std] },
-      numClasses: teacher.numClasses,
-      imageShape: [...teacher.inputShape],
-      batchSize,
-      steps,
-      seed,
-      // Batches are bit-identical on one backend only: a folder is resumed on the backend that began it.
-      backend: backend.name,
-      ...(method === 'ni' ? { featureTaps: [...teacher.featureTaps] } : {}),
-      ...(method === 'adi' ? { studentArch } : {}),
-      ...(record === undefined ? {} : { synthesis: record.synthesis, natinv: record.natinv }),
-      // Every setting of the fast method, defaults included (plain data).
-      ...(method === 'fast' ? { fast: { ...resolveFastSettings(teacher, fastOptions) } } : {}),
-      ...(classNames !== undefined ? { classNames: [...classNames] } : {}),
-    };
-    // A --config run records just the library's record (and class names); a run from flags records
-    // its settings flat beside the record's fields.
-    const configuration =
-      fromFile === undefined || record === undefined
-        ? fromCommandLine
-        : { ...record, ...(classNames !== undefined ? { classNames: [...classNames] } : {}) };
     reporter.event('start', {
-      method: CONFIGURATION_METHODS[method],
+      method: configuration.method,
       teacher: teacher.name,
       backend: backend.name,
       out,
@@ -375,6 +362,7 @@ export async function synthesizeCommand(args: ParsedArgs, io: CliIo): Promise<nu
     if (io.signal?.aborted === true) controller.abort();
 
     const started = now();
+    let pending: readonly number[] = [];
     const progress = new Progress(reporter, now, (totalMs, stepMs) => {
       const makes = Progress.describe(pending.length, batchSize, steps);
       reporter.note(`estimated time: ${formatDuration(totalMs)} for ${makes} (${(stepMs / 1000).toFixed(2)} s/step, measured)`);
@@ -387,52 +375,48 @@ export async function synthesizeCommand(args: ParsedArgs, io: CliIo): Promise<nu
         );
       }
     });
-    let pending: number[] = [];
-    const written: SynthesizedBatch[] = [];
-    const trainer = (indices: number[], signal?: AbortSignal): AsyncGenerator<SynthesizedBatch> => {
-      const common = { batchIndices: indices, batchSize, steps, seed, signal, onStep: progress.step.bind(progress) };
-      if (synthesis !== undefined)
-        return synthesizeFromConfiguration(teacher, synthesis, { batchIndices: indices, signal, onStep: common.onStep });
-      if (method === 'fast') return fastBatches(teacher, fastOptions, { folder: out, shard, onStep: common.onStep }, indices, signal);
-      if (indices.length !== batches || indices.some((index, i) => index !== i)) {
-        const done = Array.from({ length: batches }, (_, i) => i).filter((i) => !indices.includes(i));
-        throw new Error(
-          `${out} already holds batch${done.length === 1 ? '' : 'es'} ${done.join(', ')} of this adi run, and an adi run ` +
-            'cannot resume: its student learned from them in the process that made them. Start over with --overwrite or use a new --out.',
-        );
-      }
-      student = createAdiStudent(studentArch, teacher, seed, reporter, controller.signal, now);
-      return adaptiveDeepInversion(teacher, {
-        ...common,
-        learningRate: tuning?.learningRate,
-        weights: tuning?.weights,
-        clipPixels: tuning?.clipPixels,
-        competition: { student: student.model, trainStudent: student.trainStudent },
+    let competition: AdiStudent | undefined;
+    if (configuration.method === 'adaptiveDeepInversion') {
+      let roundStarted = now();
+      student = adiStudent(teacher, configuration, {
+        signal: controller.signal,
+        onRound: reportStudentRound(reporter, now, configuration.student.arch, () => roundStarted),
       });
-    };
+      const { trainStudent } = student;
+      competition = {
+        ...student,
+        trainStudent: (pool) => {
+          roundStarted = now();
+          return trainStudent(pool);
+        },
+      };
+    }
+    const written: SynthesizedBatch[] = [];
     let summary;
     try {
-      summary = await synthesizeToFolder({
+      summary = await synthesizeConfiguredRun({
         folder: out,
+        teacher,
+        configuration,
         batches,
         shard,
-        configuration,
         classNames,
+        annotations: classNames === undefined ? undefined : { classNames: [...classNames] },
         png,
         grid: png,
         overwrite: options.flag('overwrite'),
         signal: controller.signal,
-        trainer: (indices, signal) => {
+        competition,
+        onStep: progress.step.bind(progress),
+        onPlan: (indices) => {
           pending = indices;
-          const made = trainer(indices, signal);
-          const owned = shard.count === 1 ? batches : Math.ceil((batches - shard.index) / shard.count);
+          const owned = shardBatches(shard, batches).length;
           if (indices.length < owned) {
             reporter.note(
               `resuming: ${owned - indices.length} of ${plural(owned, 'batch', 'batches')} already in ${out}; making ${indices.length} more`,
             );
           }
           progress.begin({ batches: indices.length, batchSize, steps, runBatches: batches });
-          return made;
         },
         onBatch: (batch, done) => {
           written.push(batch);
@@ -452,9 +436,7 @@ export async function synthesizeCommand(args: ParsedArgs, io: CliIo): Promise<nu
         },
       });
     } catch (error) {
-      progress.clearLine();
-      // The library speaks of its option; the command line has a flag for it.
-      throw new Error((error as Error).message.replace(/pass overwrite: true/g, 'pass --overwrite'));
+      throw conflictInFlags(error);
     } finally {
       io.signal?.removeEventListener('abort', stop);
       progress.clearLine();
@@ -503,6 +485,6 @@ export async function synthesizeCommand(args: ParsedArgs, io: CliIo): Promise<nu
   } finally {
     // The teacher and the student were made for this command; free their weights.
     teacher.model.dispose();
-    student?.model.dispose();
+    student?.student.dispose();
   }
 }
