@@ -13,6 +13,7 @@ import {
   deepInversion,
   listBatchFiles,
   readBatch,
+  readDataset,
   readRunRecord,
   reproduceRun,
   synthesizeConfiguredRun,
@@ -20,8 +21,10 @@ import {
   SynthesisConfiguration,
   SynthesizedBatch,
   Teacher,
+  weightsFingerprint,
   writeManifest,
 } from '../src/node';
+import * as tf from '@tensorflow/tfjs-core';
 import { tinyTeacher } from './helpers/tiny-teacher';
 
 async function collect(batches: AsyncIterable<SynthesizedBatch>): Promise<SynthesizedBatch[]> {
@@ -128,6 +131,14 @@ it('makes the batches the method makes with the same options', async () => {
   const [fromOptions] = await collect(deepInversion(teacher, options));
   const [fromConfiguration] = await collect(synthesizeFromConfiguration(teacher, di));
   expect(Buffer.from(fromConfiguration.images.buffer).equals(Buffer.from(fromOptions.images.buffer))).toBe(true);
+  // The batch says what made it; the method's own batches do not know.
+  expect(fromConfiguration.run).toEqual({
+    synthesis: di,
+    teacher: { name: teacher.name, weightsSha256: await weightsFingerprint(teacher) },
+    backend: tf.getBackend(),
+    natinv: expect.stringMatching(/^\d+\.\d+\.\d+/),
+  });
+  expect(fromOptions.run).toBeUndefined();
 });
 
 it('refuses run hooks that do not fit the method', () => {
@@ -155,6 +166,8 @@ it.each([
 
   await reproduceRun({ from: original, to: again, teacher, png: false });
   expect((await listBatchFiles(again)).indices).toEqual([0, 1]);
+  const { batches } = await readDataset(again);
+  for (const batch of batches) expect(batch.run).toEqual(expect.objectContaining({ synthesis: configuration, teacher: record.teacher }));
   for (const index of [0, 1]) {
     const name = `batch-00000${index}.safetensors`;
     const [a, b] = await Promise.all([readBatch(path.join(original, 'batches', name)), readBatch(path.join(again, 'batches', name))]);

@@ -4,9 +4,7 @@
  * backend (batches are bit-identical on one backend) and natinv's version. `reproduceRun` reads a
  * folder's record back and makes the same batches into another folder.
  */
-import { createHash } from 'crypto';
 import * as tf from '@tensorflow/tfjs-core';
-import { version as NATINV_VERSION } from '../../package.json';
 import type { Teacher } from '../models/teacher';
 import {
   checkSynthesisConfiguration,
@@ -14,41 +12,15 @@ import {
   fastInversionOptions,
   synthesizeFromConfiguration,
   SynthesisConfiguration,
+  withRunRecord,
 } from '../synthesis/configuration';
 import { fastSynthesizer } from '../synthesis/fast';
+import { runRecordFor, weightsFingerprint, type RunRecord } from '../synthesis/run-record';
 import type { StepReport } from '../synthesis/synthesize';
 import { readManifest } from './reader';
 import { BatchTrainer, FolderConflictError, FolderSummary, synthesizeToFolder, SynthesizeToFolderOptions } from './run';
 import { WHOLE_RUN } from './shard';
 import { stateTrainer } from './state-trainer';
-
-/** The first 16 hex digits of the SHA-256 of a teacher's weights, in layer order: which weights made a run. */
-export function weightsFingerprint(teacher: Teacher): string {
-  const hash = createHash('sha256');
-  for (const weight of teacher.model.getWeights()) {
-    const data = weight.dataSync();
-    hash.update(new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
-  }
-  return hash.digest('hex').slice(0, 16);
-}
-
-/** What a configured run's manifest records besides the configuration itself. */
-export interface RunRecord {
-  readonly synthesis: SynthesisConfiguration;
-  readonly teacher: { readonly name: string; readonly weightsSha256: string };
-  readonly backend: string;
-  readonly natinv: string;
-}
-
-/** The record a configured run writes into its manifest, for this teacher on the current backend. */
-export function runRecordFor(teacher: Teacher, configuration: SynthesisConfiguration): RunRecord {
-  return {
-    synthesis: checkSynthesisConfiguration(configuration),
-    teacher: { name: teacher.name, weightsSha256: weightsFingerprint(teacher) },
-    backend: tf.getBackend(),
-    natinv: NATINV_VERSION,
-  };
-}
 
 export interface ConfiguredRunOptions extends Pick<
   SynthesizeToFolderOptions,
@@ -76,7 +48,12 @@ export interface ConfiguredRunOptions extends Pick<
  * batch through the folder's `state/` files (so it resumes exactly); Adaptive DeepInversion's
  * student learns from every batch in one process, so such a run can be neither sharded nor resumed.
  */
-function configuredTrainer(options: ConfiguredRunOptions, configuration: SynthesisConfiguration): BatchTrainer {
+function configuredTrainer(options: ConfiguredRunOptions, record: RunRecord): BatchTrainer {
+  const trainer = methodTrainer(options, record.synthesis);
+  return (batchIndices, signal) => withRunRecord(trainer(batchIndices, signal), record);
+}
+
+function methodTrainer(options: ConfiguredRunOptions, configuration: SynthesisConfiguration): BatchTrainer {
   const { folder, teacher, batches, onStep, competition } = options;
   const shard = options.shard ?? WHOLE_RUN;
   if (configuration.method === 'fastInversion') {
@@ -119,14 +96,14 @@ function configuredTrainer(options: ConfiguredRunOptions, configuration: Synthes
  */
 export async function synthesizeConfiguredRun(options: ConfiguredRunOptions): Promise<FolderSummary> {
   const { folder, teacher, batches, onStep: _onStep, competition: _competition, onPlan, annotations, ...folderOptions } = options;
-  const record = runRecordFor(teacher, options.configuration);
+  const record = await runRecordFor(teacher, options.configuration);
   const configuration = record.synthesis;
   if (configuration.method === 'adaptiveDeepInversion' && options.competition === undefined) {
     throw new Error(
       'synthesizeConfiguredRun: an adaptiveDeepInversion run needs its student: pass competition (adiStudent(teacher, configuration) builds it).',
     );
   }
-  const trainer = configuredTrainer(options, configuration);
+  const trainer = configuredTrainer(options, record);
   return synthesizeToFolder({
     ...folderOptions,
     folder,
@@ -176,7 +153,7 @@ export interface ReproduceRunOptions extends Omit<ConfiguredRunOptions, 'folder'
 export async function reproduceRun(options: ReproduceRunOptions): Promise<FolderSummary> {
   const { from, to, teacher, ...rest } = options;
   const record = await readRunRecord(from);
-  const fingerprint = weightsFingerprint(teacher);
+  const fingerprint = await weightsFingerprint(teacher);
   if (fingerprint !== record.teacher.weightsSha256) {
     throw new Error(
       `${from} was made from teacher ${record.teacher.name} with weights ${record.teacher.weightsSha256}; the teacher given has ` +

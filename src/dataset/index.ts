@@ -29,8 +29,8 @@ export type {
 } from './reader';
 export { FolderConflictError, synthesizeToFolder } from './run';
 export type { BatchTrainer, FolderProgress, SynthesizeToFolderOptions, FolderSummary } from './run';
-export { synthesizeConfiguredRun, readRunRecord, reproduceRun, runRecordFor, weightsFingerprint } from './configured-run';
-export type { ConfiguredRunOptions, ReproduceRunOptions, RunRecord } from './configured-run';
+export { synthesizeConfiguredRun, readRunRecord, reproduceRun } from './configured-run';
+export type { ConfiguredRunOptions, ReproduceRunOptions } from './configured-run';
 export { stateTrainer, readSynthesizerState, writeSynthesizerState } from './state-trainer';
 export type { StateTrainerOptions } from './state-trainer';
 export { parseShard, shardFromEnv, ownsBatch, shardBatches } from './shard';

@@ -5,6 +5,7 @@
 import { promises as fs } from 'fs';
 import * as path from 'path';
 import type { SynthesizedBatch } from '../synthesis/batch';
+import type { RunRecord } from '../synthesis/run-record';
 import {
   BATCHES_DIR,
   DatasetManifest,
@@ -192,7 +193,7 @@ export interface ReadDatasetOptions {
 /** A dataset folder read into memory. */
 export interface Dataset {
   manifest: DatasetManifest;
-  /** Every batch present, sorted by index. */
+  /** Every batch present, sorted by index; each carries the run record (`run`) when the manifest holds one. */
   batches: SynthesizedBatch[];
   /** All images, NHWC in [0, 1], batches concatenated in index order. */
   images01: Float32Array;
@@ -206,6 +207,17 @@ export interface Dataset {
   missing: number[];
 }
 
+/** The run record a manifest holds (written by a configured run), if any. */
+function recordedRun(manifest: DatasetManifest): RunRecord | undefined {
+  const { synthesis, teacher, backend, natinv } = manifest.configuration as Partial<Record<keyof RunRecord, unknown>>;
+  if (synthesis === undefined || typeof teacher !== 'object' || typeof backend !== 'string' || typeof natinv !== 'string') return undefined;
+  return { synthesis, teacher, backend, natinv } as RunRecord;
+}
+
+function withRecord(batch: SynthesizedBatch, run: RunRecord | undefined): SynthesizedBatch {
+  return run === undefined ? batch : { ...batch, run };
+}
+
 /**
  * Reads a whole dataset folder: the manifest and every batch file, concatenated in index order.
  * Throws, naming the file, when the manifest is missing or invalid, a batch file is corrupt
@@ -214,6 +226,7 @@ export interface Dataset {
  */
 export async function readDataset(folder: string, options: ReadDatasetOptions = {}): Promise<Dataset> {
   const manifest = await readManifest(folder);
+  const run = recordedRun(manifest);
   const { indices } = await listBatchFiles(folder);
   const present = new Set(indices);
   const lost = manifest.finished.filter((i) => !present.has(i));
@@ -236,7 +249,7 @@ export async function readDataset(folder: string, options: ReadDatasetOptions = 
   let count = 0;
   for (const index of indices) {
     const file = batchFilePath(folder, index);
-    const batch = await readBatch(file, { expectedIndex: index });
+    const batch = withRecord(await readBatch(file, { expectedIndex: index }), run);
     const expected = manifest.imageShape;
     if (expected !== null && (batch.shape[1] !== expected[0] || batch.shape[2] !== expected[1] || batch.shape[3] !== expected[2])) {
       throw new Error(

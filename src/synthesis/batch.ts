@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { InputNormalization } from '../models/teacher';
+import type { RunRecord } from './run-record';
 
 /**
  * One finished batch of synthesized images, as plain data (no tensors to dispose): what the
@@ -40,6 +41,11 @@ export interface SynthesizedBatch {
   readonly terms: Readonly<Record<string, number>>;
   /** Steps run. */
   readonly steps: number;
+  /**
+   * The run that made the batch (configuration, teacher fingerprint, backend, natinv's version),
+   * when it was made from a configuration or read from a folder that records one.
+   */
+  readonly run?: RunRecord;
 }
 
 /** Maps normalized images back to [0, 1]: x * std + mean per channel, clipped. */

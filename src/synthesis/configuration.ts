@@ -8,6 +8,7 @@ import type { Teacher } from '../models/teacher';
 import type { SynthesizedBatch } from './batch';
 import { fastInversion, FastInversionOptions, FastInversionRunOptions } from './fast';
 import { adaptiveDeepInversion, CompetitionOptions, deepInversion, InversionWeights, naturalInversion } from './methods';
+import { runRecordFor, type RunRecord } from './run-record';
 import type { SynthesizerState } from './synthesizer';
 import type { TrainerOptions } from './trainer';
 
@@ -244,9 +245,19 @@ export function fastInversionOptions(configuration: FastInversionConfiguration):
   return { ...settings, innerSteps: steps };
 }
 
+/** Yields `batches`, each carrying `run`. */
+export async function* withRunRecord(
+  batches: AsyncIterable<SynthesizedBatch>,
+  run: Promise<RunRecord> | RunRecord,
+): AsyncGenerator<SynthesizedBatch> {
+  const record = await run;
+  for await (const batch of batches) yield { ...batch, run: record };
+}
+
 /**
  * The batches a configuration describes: the method called with exactly its settings, so the
- * same configuration, teacher and backend give identical batches.
+ * same configuration, teacher and backend give identical batches. Each batch carries the run's
+ * record (`batch.run`).
  */
 export function synthesizeFromConfiguration(
   teacher: Teacher,
@@ -254,6 +265,10 @@ export function synthesizeFromConfiguration(
   run: ConfigurationRunOptions = {},
 ): AsyncGenerator<SynthesizedBatch> {
   const checked = checkSynthesisConfiguration(configuration);
+  return withRunRecord(methodBatches(teacher, checked, run), runRecordFor(teacher, checked));
+}
+
+function methodBatches(teacher: Teacher, checked: SynthesisConfiguration, run: ConfigurationRunOptions): AsyncGenerator<SynthesizedBatch> {
   const { competition, state, ...batches } = run;
   if (competition !== undefined && checked.method !== 'adaptiveDeepInversion') {
     throw new Error(`synthesizeFromConfiguration: competition applies to adaptiveDeepInversion, not ${checked.method}.`);

@@ -3,6 +3,8 @@ export * from './batch';
 export * from './trainer';
 export * from './methods';
 export * from './configuration';
+export { runRecordFor, weightsFingerprint } from './run-record';
+export type { RunRecord } from './run-record';
 export * from './synthesizer';
 export * from './fast';
 export * from './per-batch-synthesizers';
