@@ -1,5 +1,5 @@
 /** Improved precision/recall and the inception score on toy data with known answers. */
-import { inceptionScoreFromProbabilities, precisionRecall } from '../src/metrics';
+import { inceptionScoreFromProbabilities, precisionRecall, topOneAccuracy } from '../src/metrics';
 import { Random } from '../src/util/random';
 
 /** n points of an isotropic Gaussian blob in d dimensions around `centre`. */
@@ -124,5 +124,27 @@ describe('inceptionScoreFromProbabilities', () => {
     ).toThrow(/5 images cannot fill 10 splits/);
     expect(() => inceptionScoreFromProbabilities(new Float32Array(11), classes)).toThrow(/whole number of rows/);
     expect(() => inceptionScoreFromProbabilities(new Float32Array(20).fill(3), classes, { splits: 1 })).toThrow(/not logits/);
+  });
+});
+
+describe('topOneAccuracy', () => {
+  it('counts matches overall and per class', () => {
+    const result = topOneAccuracy([0, 1, 1, 2, 0], [0, 1, 2, 2, 1], 4);
+    expect(result).toEqual({
+      accuracy: 3 / 5,
+      correct: 3,
+      total: 5,
+      perClass: [
+        { correct: 1, total: 1 },
+        { correct: 1, total: 2 },
+        { correct: 1, total: 2 },
+        { correct: 0, total: 0 },
+      ],
+    });
+  });
+
+  it('refuses labels that are not class indices and lengths that differ, naming the caller', () => {
+    expect(() => topOneAccuracy([0, 1], [0, 4], 4, 'evaluate')).toThrow('evaluate: label 4 at index 1 is not a class index in [0, 4).');
+    expect(() => topOneAccuracy([0, 1, 2], [0, 1], 4)).toThrow('topOneAccuracy: 3 predictions but 2 labels');
   });
 });

@@ -24,6 +24,7 @@ import {
 } from './common';
 import { predictTestSet } from './test-set';
 import { CropFlipOptions, LabelledSet, resolveCropFlip, resolveLabelled, ResolvedLabelled } from './images';
+import { topOneAccuracy } from '../metrics/accuracy';
 
 /** Numbers of one finished epoch. */
 export interface EpochReport {
@@ -272,9 +273,7 @@ export async function trainLoop<P extends tf.TensorContainer>(spec: LoopSpec<P>,
       let accuracy: number | undefined;
       if (testSet != null && ((epoch + 1) % evaluateEvery === 0 || last)) {
         const predictions = await predictTestSet(model, testSet, [h, w, c], spec.normalization, evaluationBatchSize);
-        let correct = 0;
-        for (let i = 0; i < testSet.count; i++) if (predictions[i] === testSet.labels[i]) correct += 1;
-        accuracy = correct / testSet.count;
+        accuracy = topOneAccuracy(predictions, testSet.labels, modelClasses(model, what), what).accuracy;
         testAccuracy = accuracy;
         testMetrics = spec.testMetrics?.(testSet.labels, predictions);
       }

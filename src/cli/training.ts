@@ -20,6 +20,7 @@ import { Options, OptionSpec, UsageError } from './args';
 import { formatDuration, formatNumber, formatTerms, plural, Reporter } from './io';
 import { MODEL_JSON, saveModelFolder, TeacherMetadata } from '../models/model-folder';
 import { fitLine } from './progress';
+import { topOneAccuracy } from '../metrics/accuracy';
 
 /** Folder inside --out that receives `epoch-NNNN.safetensors` checkpoints. */
 export const CHECKPOINTS_DIR = 'checkpoints';
@@ -260,9 +261,7 @@ export async function testAccuracy(
   const shape = network.inputShape;
   const data = resolveLabelled({ images01: test.images01, labels: test.labels }, shape, network.numClasses, 'test set');
   const predictions = await predictTestSet(model, data, shape, normalization, 250);
-  let correct = 0;
-  for (let i = 0; i < test.count; i++) if (predictions[i] === test.labels[i]) correct += 1;
-  return correct / test.count;
+  return topOneAccuracy(predictions, test.labels, network.numClasses).accuracy;
 }
 
 /** `45.20%`. */

@@ -50,16 +50,43 @@ async function accuracyOf(
   if (want.length !== predictions.count) {
     throw new Error(`${what}: ${predictions.count} images but ${want.length} labels; give one label per image, in the same order.`);
   }
-  const predicted = topOne(predictions);
+  const { accuracy, correct, total } = topOneAccuracy(topOne(predictions), want, predictions.numClasses, what);
+  return { accuracy, correct, total };
+}
+
+/** A top-1 accuracy with its counts per class. */
+export interface ClassAccuracy extends Accuracy {
+  /** Per class index: images of that class, and how many of them were predicted as it. */
+  readonly perClass: ReadonlyArray<{ readonly correct: number; readonly total: number }>;
+}
+
+/**
+ * Top-1 accuracy of predicted classes against labels, overall and per class. Throws, naming
+ * `what`, when the lengths differ or a label is not a class index in [0, numClasses).
+ */
+export function topOneAccuracy(
+  predicted: ArrayLike<number>,
+  labels: ArrayLike<number>,
+  numClasses: number,
+  what = 'topOneAccuracy',
+): ClassAccuracy {
+  if (predicted.length !== labels.length) {
+    throw new Error(`${what}: ${predicted.length} predictions but ${labels.length} labels; give one label per image, in the same order.`);
+  }
+  const perClass = Array.from({ length: numClasses }, () => ({ correct: 0, total: 0 }));
   let correct = 0;
   for (let i = 0; i < predicted.length; i++) {
-    const label = want[i];
-    if (!Number.isInteger(label) || label < 0 || label >= predictions.numClasses) {
-      throw new Error(`${what}: label ${label} at index ${i} is not a class index in [0, ${predictions.numClasses}).`);
+    const label = labels[i];
+    if (!Number.isInteger(label) || label < 0 || label >= numClasses) {
+      throw new Error(`${what}: label ${label} at index ${i} is not a class index in [0, ${numClasses}).`);
     }
-    if (predicted[i] === label) correct++;
+    perClass[label].total++;
+    if (predicted[i] === label) {
+      perClass[label].correct++;
+      correct++;
+    }
   }
-  return { accuracy: correct / predicted.length, correct, total: predicted.length };
+  return { accuracy: correct / predicted.length, correct, total: predicted.length, perClass };
 }
 
 /**

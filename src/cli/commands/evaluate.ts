@@ -13,6 +13,7 @@ import { CommandSpec, formatRows, Options, ParsedArgs, UsageError } from '../arg
 import { BACKEND_OPTION, chooseBackend } from '../backend';
 import { CliIo, EXIT, plural, Reporter } from '../io';
 import { classNamesFor, requireFile, resolveTeacher, teacherOptions } from '../teacher';
+import { topOneAccuracy } from '../../metrics/accuracy';
 
 export const EVALUATE: CommandSpec = {
   name: 'evaluate',
@@ -143,16 +144,7 @@ export async function evaluateCommand(args: ParsedArgs, io: CliIo): Promise<numb
     const predictions = predict(teacher, data, options.number('batch-size') ?? 250);
     const seconds = (Date.now() - started) / 1000;
     const classNames = classNamesFor(resolved, options.names('class-names'), command);
-    const perClass = Array.from({ length: teacher.numClasses }, () => ({ correct: 0, total: 0 }));
-    let correct = 0;
-    data.labels.forEach((label, i) => {
-      perClass[label].total++;
-      if (predictions[i] === label) {
-        perClass[label].correct++;
-        correct++;
-      }
-    });
-    const accuracy = correct / data.count;
+    const { accuracy, correct, perClass } = topOneAccuracy(predictions, data.labels, teacher.numClasses, command);
     reporter.event('accuracy', {
       teacher: teacher.name,
       data: file,
