@@ -5,19 +5,17 @@
  *
  * The killed process is the CLI bundled by esbuild (as in dataset.kill.test.ts) into build-tsc/test.
  */
-import { spawn } from 'child_process';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
-import type { BuildOptions, BuildResult } from 'esbuild';
 import { EXIT } from '../src/cli/io';
 import { tinyNet } from './apps.fixtures';
 import { BACKEND, cliRunner, expectOneLineError, saveTinyFolder, tiny32, writeCifar } from './helpers/cli';
+import { bundleCli, spawnCli } from './helpers/child-cli';
 import { tinyTeacher } from './helpers/tiny-teacher';
 
-const ROOT = path.resolve(__dirname, '..');
 let tmp: string;
 const cli = cliRunner(() => tmp);
 
@@ -93,32 +91,14 @@ test('Ctrl-C saves a usable student and exits 130; the same command then continu
   expect(read('parts/model.safetensors').equals(read('whole/model.safetensors'))).toBe(true);
 });
 
-function bundleCli(outfile: string): void {
-  // Loaded here rather than imported: only this test needs the bundler.
-  const esbuild = require('esbuild') as { buildSync(options: BuildOptions): BuildResult };
-  esbuild.buildSync({
-    entryPoints: [path.join(ROOT, 'src/cli/main.ts')],
-    bundle: true,
-    platform: 'node',
-    format: 'cjs',
-    target: 'node18',
-    packages: 'external',
-    outfile,
-    logLevel: 'silent',
-  });
-}
-
 /** Runs the bundled CLI to its end, or kills it with SIGKILL a few ms after it reports round `killAfter`. */
 function runCli(script: string, argv: string[], killAfter?: number): Promise<{ killed: boolean; stderr: string }> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [script, ...argv], {
-      cwd: tmp,
-      env: { ...process.env, NODE_PATH: path.join(ROOT, 'node_modules'), NATINV_BACKEND: BACKEND },
-      stdio: ['ignore', 'ignore', 'pipe'],
-    });
+    const child = spawnCli(script, argv, tmp, { NATINV_BACKEND: BACKEND });
+    child.stdout?.resume();
     let stderr = '';
     let timer: NodeJS.Timeout | undefined;
-    child.stderr.setEncoding('utf8').on('data', (text: string) => {
+    child.stderr?.setEncoding('utf8').on('data', (text: string) => {
       stderr += text;
       if (killAfter !== undefined && timer === undefined && stderr.includes(`round ${killAfter}/`)) {
         // Round `killAfter` is reported before its checkpoint is written: the kill lands in that write
@@ -136,9 +116,7 @@ function runCli(script: string, argv: string[], killAfter?: number): Promise<{ k
 }
 
 test('killed with SIGKILL mid-run, the rerun command ends with the same student as an uninterrupted run', async () => {
-  // Inside the package (build-tsc is ignored), so the CLI's dynamic imports resolve its packages.
-  const script = path.join(ROOT, 'build-tsc', 'test', `natinv-cli-${process.pid}.js`);
-  bundleCli(script);
+  const { script, remove } = bundleCli('distill-loop-kill');
   try {
     const argv = [...LOOP, ...SMALL, '--rounds', '6', '--backend', BACKEND];
     await runCli(script, [...argv, '--out', 'straight']);
@@ -150,7 +128,7 @@ test('killed with SIGKILL mid-run, the rerun command ends with the same student 
     expect(rerun.stderr).toMatch(/continuing the run in \S+ after round [1-5]/);
     expect(read('killed/model.safetensors').equals(read('straight/model.safetensors'))).toBe(true);
   } finally {
-    fs.rmSync(script, { force: true });
+    remove();
   }
 });
 

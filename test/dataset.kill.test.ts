@@ -5,10 +5,9 @@
  * The child process is this repository's TypeScript bundled by esbuild (the bundler under tsup;
  * no ts-node or tsx here) into a temp folder, with its packages resolved through NODE_PATH.
  */
-import { ChildProcess, spawn } from 'child_process';
+import type { ChildProcess } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
-import type { BuildOptions, BuildResult } from 'esbuild';
 import {
   batchFilePath,
   batchImagesPath,
@@ -19,6 +18,7 @@ import {
   synthesizeToFolder,
 } from '../src/dataset';
 import { FakeTrainerOptions, fakeBatch, fakeConfiguration, fakeTrainer, makeTempDir, removeTempDir } from './dataset.fixtures';
+import { bundleScript, spawnCli } from './helpers/child-cli';
 
 const ROOT = path.resolve(__dirname, '..');
 const BATCHES = 30;
@@ -38,28 +38,10 @@ synthesizeToFolder({
 }).then(() => process.stdout.write('finished\\n'), (error) => { console.error(error); process.exit(1); });
 `;
 
-function bundleChild(outfile: string): void {
-  // Loaded here rather than imported: only this test needs the bundler.
-  const esbuild = require('esbuild') as { buildSync(options: BuildOptions): BuildResult };
-  esbuild.buildSync({
-    stdin: { contents: CHILD, resolveDir: ROOT, sourcefile: 'kill-child.ts', loader: 'ts' },
-    bundle: true,
-    platform: 'node',
-    format: 'cjs',
-    target: 'node18',
-    packages: 'external',
-    outfile,
-    logLevel: 'silent',
-  });
-}
-
 /** Starts the child; resolves once it has written `afterBatches` batches and was then killed. */
 function runAndKill(script: string, folder: string, afterBatches: number): Promise<{ reported: number; finished: boolean }> {
   return new Promise((resolve, reject) => {
-    const child: ChildProcess = spawn(process.execPath, [script, folder, String(BATCHES), JSON.stringify(TRAINER)], {
-      env: { ...process.env, NODE_PATH: path.join(ROOT, 'node_modules') },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
+    const child: ChildProcess = spawnCli(script, [folder, String(BATCHES), JSON.stringify(TRAINER)], ROOT);
     let reported = 0;
     let finished = false;
     let stderr = '';
@@ -81,14 +63,18 @@ function runAndKill(script: string, folder: string, afterBatches: number): Promi
 
 describe('kill -9 during a run', () => {
   let dir: string;
+  let child: { script: string; remove: () => void };
   beforeAll(() => {
     dir = makeTempDir('kill');
+    child = bundleScript('kill-child', { contents: CHILD });
   });
-  afterAll(() => removeTempDir(dir));
+  afterAll(() => {
+    removeTempDir(dir);
+    child.remove();
+  });
 
   it('resumes to exactly one copy of every batch', async () => {
-    const script = path.join(dir, 'child.js');
-    bundleChild(script);
+    const { script } = child;
     const folder = path.join(dir, 'dataset');
     const { reported, finished } = await runAndKill(script, folder, 3);
     expect(finished).toBe(false);

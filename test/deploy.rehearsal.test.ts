@@ -9,17 +9,17 @@
  *
  * The processes run this repository's CLI bundled by esbuild, as in the kill test.
  */
-import { ChildProcess, spawn } from 'child_process';
+import type { ChildProcess } from 'child_process';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import type { BuildOptions, BuildResult } from 'esbuild';
 import { parseAllDocuments } from 'yaml';
 import { OptionValue, parseArgs } from '../src/cli/args';
 import { EXIT } from '../src/cli/io';
 import { COMMANDS } from '../src/cli/run';
 import { tinyNet } from './apps.fixtures';
 import { BACKEND, cliRunner, saveTinyFolder } from './helpers/cli';
+import { bundleCli, spawnCli } from './helpers/child-cli';
 import { tinyTeacher } from './helpers/tiny-teacher';
 
 const ROOT = path.resolve(__dirname, '..');
@@ -75,11 +75,7 @@ function start(
   env: Record<string, string>,
   onEvent?: (event: Record<string, unknown>, child: ChildProcess) => void,
 ): Child {
-  const child = spawn(process.execPath, [script, ...argv], {
-    cwd: path.dirname(script),
-    env: { ...process.env, NODE_PATH: path.join(ROOT, 'node_modules'), NATINV_BACKEND: BACKEND, ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  const child = spawnCli(script, argv, tmp, { NATINV_BACKEND: BACKEND, ...env });
   running.add(child);
   const events: Array<Record<string, unknown>> = [];
   let pending = '';
@@ -117,30 +113,19 @@ function listFiles(folder: string, prefix = ''): string[] {
 }
 
 let tmp: string;
+let cliBundle: { script: string; remove: () => void };
 const cli = cliRunner(() => tmp);
 
 beforeAll(async () => {
   tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'natinv-rehearsal-'));
   await saveTinyFolder(tinyTeacher({ seed: 1 }).model, path.join(tmp, 't8'));
   await saveTinyFolder(tinyNet({ seed: 5, numClasses: 4 }), path.join(tmp, 's8'), false);
-  // Loaded here rather than imported: only the process tests need the bundler.
-  const esbuild = require('esbuild') as { buildSync(options: BuildOptions): BuildResult };
-  esbuild.buildSync({
-    entryPoints: [path.join(ROOT, 'src/cli/main.ts')],
-    bundle: true,
-    platform: 'node',
-    format: 'cjs',
-    target: 'node18',
-    packages: 'external',
-    // As require(), so that NODE_PATH finds the packages of the backend loaded on demand.
-    supported: { 'dynamic-import': false },
-    outfile: path.join(tmp, 'natinv.js'),
-    logLevel: 'silent',
-  });
+  cliBundle = bundleCli('rehearsal');
 }, 120_000);
 afterAll(() => {
   for (const child of running) child.kill('SIGKILL');
   fs.rmSync(tmp, { recursive: true, force: true });
+  cliBundle.remove();
 });
 
 describe('deploy/ rehearsed with processes', () => {
@@ -172,7 +157,7 @@ describe('deploy/ rehearsed with processes', () => {
         out,
         backend: BACKEND,
       });
-    const script = path.join(tmp, 'natinv.js');
+    const { script } = cliBundle;
     // As the manifest sets it: NATINV_SHARD_COUNT is the job's completions (here SHARDS).
     expect(Object.keys(synthesis.env)).toEqual(['NATINV_SHARD_COUNT']);
     const shardEnv = (index: number): Record<string, string> => ({

@@ -11,18 +11,26 @@ import type { BuildOptions, BuildResult } from 'esbuild';
 
 const ROOT = path.resolve(__dirname, '..', '..');
 
-/** Bundles the CLI into build-tsc/<name>/natinv.js; returns that path and a function that removes it. */
-export function bundleCli(name: string): { script: string; remove: () => void } {
+/** What to bundle: a file, or TypeScript source resolved from the repository root. */
+export type BundleSource = { readonly entry: string } | { readonly contents: string };
+
+/**
+ * Bundles `source` into build-tsc/<name>-<pid>/<file> (inside the package, so that its dynamic
+ * imports resolve natinv's packages); returns that path and a function that removes it.
+ */
+export function bundleScript(name: string, source: BundleSource, file = 'script.js'): { script: string; remove: () => void } {
   const dir = path.join(ROOT, 'build-tsc', `${name}-${process.pid}`);
-  const outfile = path.join(dir, 'natinv.js');
+  const outfile = path.join(dir, file);
   // Loaded here rather than imported: only process tests need the bundler.
   const esbuild = require('esbuild') as { buildSync(options: BuildOptions): BuildResult };
   esbuild.buildSync({
-    entryPoints: [path.join(ROOT, 'src/cli/main.ts')],
+    ...('entry' in source
+      ? { entryPoints: [source.entry] }
+      : { stdin: { contents: source.contents, resolveDir: ROOT, sourcefile: `${name}.ts`, loader: 'ts' as const } }),
     bundle: true,
     platform: 'node',
     format: 'cjs',
-    target: 'node18',
+    target: 'node20',
     packages: 'external',
     outfile,
     logLevel: 'silent',
@@ -30,7 +38,12 @@ export function bundleCli(name: string): { script: string; remove: () => void } 
   return { script: outfile, remove: () => fs.rmSync(dir, { recursive: true, force: true }) };
 }
 
-/** Starts the bundled CLI with `args` in `cwd`. */
+/** Bundles the CLI into build-tsc/<name>-<pid>/natinv.js; returns that path and a function that removes it. */
+export function bundleCli(name: string): { script: string; remove: () => void } {
+  return bundleScript(name, { entry: path.join(ROOT, 'src/cli/main.ts') }, 'natinv.js');
+}
+
+/** Starts a bundled script (the CLI, or one from bundleScript) with `args` in `cwd`. */
 export function spawnCli(script: string, args: readonly string[], cwd: string, env: Record<string, string> = {}): ChildProcess {
   return spawn(process.execPath, [script, ...args], {
     cwd,
