@@ -60,7 +60,8 @@ import type { SynthesizedBatch } from '../src/synthesis/batch';
 import { fastSynthesizer, resolveFastSettings } from '../src/synthesis/fast';
 import { deepInversion, naturalInversion } from '../src/synthesis/methods';
 import { Random } from '../src/util/random';
-import { lineChartPng, PALETTE } from './chart';
+import { CHART_PALETTE, panelsChartPng } from '../src/io/chart';
+import { nodeZlib } from '../src/io/node-zlib';
 import { machine, normalizedSlice, percent, positive, readCifar10, readJson, round, sharedDir, writeJsonAtomic } from './common';
 
 const METHODS = { di: 'deepInversion', ni: 'naturalInversion', fast: 'fastInversion' } as const;
@@ -390,18 +391,22 @@ async function compare(args: Args, root: string): Promise<void> {
   const clocks = [...new Set(rows.map((r) => r.record.clock))].join('/');
   await fs.promises.writeFile(
     chart,
-    lineChartPng([
-      {
-        title: 'verifier top-1 on the targets (%)',
-        xLabel: `${clocks} minutes`,
-        series: curves.map((c, i) => ({ name: c.label, color: PALETTE[i % PALETTE.length], points: c.accuracy })),
-      },
-      {
-        title: 'FD to real test images (all made so far)',
-        xLabel: `${clocks} minutes`,
-        series: curves.map((c, i) => ({ name: c.label, color: PALETTE[i % PALETTE.length], points: c.fd })),
-      },
-    ]),
+    panelsChartPng(
+      [
+        {
+          title: 'verifier top-1 on the targets (%)',
+          xLabel: `${clocks} minutes`,
+          series: curves.map((c, i) => ({ name: c.label, color: CHART_PALETTE[i % CHART_PALETTE.length], points: c.accuracy })),
+        },
+        {
+          title: 'FD to real test images (all made so far)',
+          xLabel: `${clocks} minutes`,
+          fitY: true,
+          series: curves.map((c, i) => ({ name: c.label, color: CHART_PALETTE[i % CHART_PALETTE.length], points: c.fd })),
+        },
+      ],
+      { zlib: nodeZlib },
+    ),
   );
   teacher.model.dispose();
   verifier.model.dispose();

@@ -21,7 +21,8 @@ import { synthesizeToFolder } from '../src/dataset/run';
 import { loadBundledTeacher } from '../src/models/zoo-files';
 import { BackendName, backendFromEnv, BACKEND_ENV, useBackend } from '../src/runtime/backend';
 import { deepInversion, naturalInversion } from '../src/synthesis/methods';
-import { lineChartPng, PALETTE } from './chart';
+import { CHART_PALETTE, panelsChartPng } from '../src/io/chart';
+import { nodeZlib } from '../src/io/node-zlib';
 import { machine, positive, round, writeJsonAtomic } from './common';
 
 interface Args {
@@ -162,18 +163,23 @@ async function main(): Promise<void> {
   fs.mkdirSync(path.dirname(chart), { recursive: true });
   fs.writeFileSync(
     chart,
-    lineChartPng([
-      {
-        title: `RSS (MB), ${args.method.toUpperCase()} on ${backend}`,
-        xLabel: 'minutes',
-        series: [{ name: 'resident memory (MB)', color: PALETTE[0], points: samples.map((s) => [s.minute, s.rssMb]) }],
-      },
-      {
-        title: 'tfjs tensors alive',
-        xLabel: 'minutes',
-        series: [{ name: 'tensors', color: PALETTE[1], points: samples.map((s) => [s.minute, s.tensors]) }],
-      },
-    ]),
+    panelsChartPng(
+      [
+        {
+          title: `RSS (MB), ${args.method.toUpperCase()} on ${backend}`,
+          xLabel: 'minutes',
+          fitY: true,
+          series: [{ name: 'resident memory (MB)', color: CHART_PALETTE[0], points: samples.map((s) => [s.minute, s.rssMb]) }],
+        },
+        {
+          title: 'tfjs tensors alive',
+          xLabel: 'minutes',
+          fitY: true,
+          series: [{ name: 'tensors', color: CHART_PALETTE[1], points: samples.map((s) => [s.minute, s.tensors]) }],
+        },
+      ],
+      { zlib: nodeZlib },
+    ),
   );
   process.stdout.write(`${JSON.stringify(result)}\n`);
   teacher.model.dispose();

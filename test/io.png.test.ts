@@ -5,6 +5,7 @@ import { decodePng, encodePng } from '../src/io/png-node';
 import { adler32, storedZlib } from '../src/io/zlib';
 import { imageGrid, toUint8Rgb } from '../src/io/grid';
 import { FONT_CHARACTERS, GLYPH_HEIGHT, GLYPH_WIDTH, glyph } from '../src/io/font';
+import { CHART_PALETTE, lineChartPng, panelsChartPng } from '../src/io/chart';
 
 /** Deterministic pseudo-random bytes (an LCG), so failures reproduce. */
 function randomBytes(n: number, seed = 1): Uint8Array {
@@ -306,5 +307,50 @@ describe('imageGrid', () => {
     expect(() => imageGrid(images, 4, 4, 6)).toThrow(/360 values given but 4 images of 4x6x3 need 288/);
     expect(() => imageGrid(images, count, 4, 6, { labels: ['x'] })).toThrow(/1 labels given for 5 images/);
     expect(() => imageGrid(images, count, 4, 6, { scale: 1.5 })).toThrow(/scale must be a positive integer, got 1.5/);
+  });
+});
+
+describe('charts', () => {
+  const series = [
+    {
+      name: 'run',
+      points: [
+        [0, 3],
+        [1, 5],
+        [2, 4],
+      ] as Array<[number, number]>,
+    },
+  ];
+
+  it('draws panels side by side into one PNG, each with its series in colour', () => {
+    const png = panelsChartPng(
+      [
+        { title: 'a', xLabel: 'x', series },
+        { title: 'b', xLabel: 'x', series, fitY: true },
+      ],
+      { panelWidth: 200, panelHeight: 120 },
+    );
+    const image = decodePng(png);
+    expect([image.width, image.height, image.channels]).toEqual([400, 120, 3]);
+    // The first palette colour appears in both halves: a line was drawn in each panel.
+    const [r, g, b] = CHART_PALETTE[0];
+    const inHalf = (half: number): boolean => {
+      for (let y = 0; y < 120; y++)
+        for (let x = half * 200; x < (half + 1) * 200; x++) {
+          const i = (y * 400 + x) * 3;
+          if (image.pixels[i] === r && image.pixels[i + 1] === g && image.pixels[i + 2] === b) return true;
+        }
+      return false;
+    };
+    expect([inHalf(0), inHalf(1)]).toEqual([true, true]);
+  });
+
+  it('lineChartPng is one panel of the given size', () => {
+    const image = decodePng(lineChartPng(series, { xLabel: 'x', yLabel: 'y', width: 300, height: 200 }));
+    expect([image.width, image.height]).toEqual([300, 200]);
+  });
+
+  it('refuses an empty list of panels', () => {
+    expect(() => panelsChartPng([])).toThrow('panelsChartPng: give at least one panel.');
   });
 });

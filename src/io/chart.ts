@@ -1,6 +1,7 @@
 /**
- * A line chart as a PNG (accuracy against time, one line per run), drawn with the bitmap font of
- * the image grids: no canvas or plotting package needed, in Node or a browser.
+ * Line charts as PNGs (accuracy against time, one line per run; or panels side by side), drawn
+ * with the bitmap font of the image grids: no canvas or plotting package needed, in Node or a
+ * browser. natinv's commands and benches draw their charts with it.
  */
 import { glyph, GLYPH_HEIGHT, GLYPH_SPACING, GLYPH_WIDTH, textWidth } from './font';
 import type { Rgb } from './grid';
@@ -31,13 +32,16 @@ export interface LineChartOptions {
   readonly height?: number;
 }
 
-const PALETTE: readonly Rgb[] = [
+/** The colours series get by position when they name none. */
+export const CHART_PALETTE: readonly Rgb[] = [
   [31, 119, 180],
   [255, 127, 14],
   [44, 160, 44],
   [214, 39, 40],
   [148, 103, 189],
   [140, 86, 75],
+  [227, 119, 194],
+  [23, 190, 207],
 ];
 const INK: Rgb = [40, 40, 40];
 const GRID: Rgb = [225, 225, 225];
@@ -76,50 +80,81 @@ class Canvas {
   }
 }
 
-/** A step for about five ticks over [0, max]: 1, 2 or 5 times a power of ten. */
-function tickStep(max: number): number {
-  const rough = max / 5;
+/** Tick values at 1, 2 or 5 times a power of ten, about `count` of them over [min, max]. */
+function ticks(min: number, max: number, count = 5): number[] {
+  const rough = (max - min || 1) / count;
   const power = 10 ** Math.floor(Math.log10(rough));
-  return [1, 2, 5, 10].map((m) => m * power).find((s) => s >= rough) as number;
+  const step = [1, 2, 5, 10].map((m) => m * power).find((s) => s >= rough) as number;
+  const values: number[] = [];
+  for (let t = Math.ceil(min / step) * step; t <= max + 1e-9 * step; t += step) values.push(Number(t.toPrecision(6)));
+  return values;
 }
 
 function label(value: number): string {
   return Number(value.toPrecision(6)).toString();
 }
 
-/** Draws the series as lines (and dots at the points) with axes, ticks and a legend; returns PNG bytes. */
-export function lineChartPng(series: readonly ChartSeries[], options: LineChartOptions): Uint8Array {
-  const width = options.width ?? 640;
-  const height = options.height ?? 400;
-  const all = series.flatMap((s) => s.points);
-  const xMax = options.xMax ?? Math.max(1e-9, ...all.map(([x]) => x));
-  const yMax = options.yMax ?? Math.max(1e-9, ...all.map(([, y]) => y));
-  const canvas = new Canvas(width, height);
-  const left = 56;
-  const right = width - 16;
-  const top = options.title == null ? 16 : 30;
-  const bottom = height - 40;
-  const toX = (x: number) => left + ((right - left) * x) / xMax;
-  const toY = (y: number) => bottom - ((bottom - top) * y) / yMax;
+/** One chart of several drawn side by side by {@link panelsChartPng}. */
+export interface ChartPanel {
+  readonly title?: string;
+  readonly xLabel: string;
+  readonly yLabel?: string;
+  readonly series: readonly ChartSeries[];
+  /** x runs from 0 to `xMax`. Default: the largest x. */
+  readonly xMax?: number;
+  /** y range. Default: 0 to the largest y; with `fitY`, the data's range with a margin. */
+  readonly yMin?: number;
+  readonly yMax?: number;
+  /** Fit the y axis to the data (for values far from 0, such as memory in MB). Default false. */
+  readonly fitY?: boolean;
+}
 
-  if (options.title != null) canvas.text((width - textWidth(options.title)) / 2, 10, options.title);
-  const xStep = tickStep(xMax);
-  for (let x = 0; x <= xMax + 1e-9; x += xStep) {
+/** Options of {@link panelsChartPng}. */
+export interface PanelsChartOptions {
+  /** The PNG's zlib codec (see encodePng). Default: stored blocks; pass natinv/node's `nodeZlib` to compress. */
+  readonly zlib?: ZlibCodec;
+  /** Pixels per panel. Default 640 x 400. */
+  readonly panelWidth?: number;
+  readonly panelHeight?: number;
+}
+
+function yRange(panel: ChartPanel): [number, number] {
+  const ys = panel.series.flatMap((s) => s.points.map(([, y]) => y)).filter(Number.isFinite);
+  if (!panel.fitY) return [panel.yMin ?? 0, panel.yMax ?? Math.max(1e-9, ...ys)];
+  const low = ys.length === 0 ? 0 : Math.min(...ys);
+  const high = ys.length === 0 ? 1 : Math.max(...ys);
+  const margin = (high - low) * 0.08 || Math.abs(high) * 0.08 || 1;
+  return [panel.yMin ?? low - margin, panel.yMax ?? high + margin];
+}
+
+/** Draws one panel into the canvas region starting at `offset`; the legend sits in the plot's top-left corner. */
+function drawPanel(canvas: Canvas, panel: ChartPanel, offset: number, width: number, height: number): void {
+  const all = panel.series.flatMap((s) => s.points);
+  const xMax = panel.xMax ?? Math.max(1e-9, ...all.map(([x]) => x));
+  const [yMin, yMax] = yRange(panel);
+  const left = offset + 56;
+  const right = offset + width - 16;
+  const top = panel.title == null ? 16 : 30;
+  const bottom = height - 40;
+  const toX = (x: number): number => left + ((right - left) * x) / xMax;
+  const toY = (y: number): number => bottom - ((bottom - top) * (y - yMin)) / (yMax - yMin);
+
+  if (panel.title != null) canvas.text(offset + (width - textWidth(panel.title)) / 2, 10, panel.title);
+  for (const x of ticks(0, xMax)) {
     canvas.line(toX(x), top, toX(x), bottom, GRID);
     canvas.text(toX(x) - textWidth(label(x)) / 2, bottom + 6, label(x));
   }
-  const yStep = tickStep(yMax);
-  for (let y = 0; y <= yMax + 1e-9; y += yStep) {
+  for (const y of ticks(yMin, yMax)) {
     canvas.line(left, toY(y), right, toY(y), GRID);
     canvas.text(left - 6 - textWidth(label(y)), toY(y) - GLYPH_HEIGHT / 2, label(y));
   }
   canvas.line(left, top, left, bottom, INK);
   canvas.line(left, bottom, right, bottom, INK);
-  canvas.text((left + right - textWidth(options.xLabel)) / 2, height - 14, options.xLabel);
-  canvas.text(4, top - 12 < 0 ? 2 : top - 12, options.yLabel);
+  canvas.text((left + right - textWidth(panel.xLabel)) / 2, height - 14, panel.xLabel);
+  if (panel.yLabel != null) canvas.text(offset + 4, top - 12 < 0 ? 2 : top - 12, panel.yLabel);
 
-  series.forEach((s, k) => {
-    const color = s.color ?? PALETTE[k % PALETTE.length];
+  panel.series.forEach((s, k) => {
+    const color = s.color ?? CHART_PALETTE[k % CHART_PALETTE.length];
     s.points.forEach(([x, y], i) => {
       if (i > 0) {
         const [px, py] = s.points[i - 1];
@@ -131,5 +166,20 @@ export function lineChartPng(series: readonly ChartSeries[], options: LineChartO
     canvas.line(left + 10, ly + 3, left + 24, ly + 3, color, 2);
     canvas.text(left + 30, ly, s.name);
   });
-  return encodePng(canvas.pixels, width, height, 3, { zlib: options.zlib });
+}
+
+/** Draws panels side by side (each its own axes, ticks and legend); returns PNG bytes. */
+export function panelsChartPng(panels: readonly ChartPanel[], options: PanelsChartOptions = {}): Uint8Array {
+  if (panels.length === 0) throw new Error('panelsChartPng: give at least one panel.');
+  const width = options.panelWidth ?? 640;
+  const height = options.panelHeight ?? 400;
+  const canvas = new Canvas(width * panels.length, height);
+  panels.forEach((panel, i) => drawPanel(canvas, panel, i * width, width, height));
+  return encodePng(canvas.pixels, canvas.width, height, 3, { zlib: options.zlib });
+}
+
+/** Draws the series as lines (and dots at the points) with axes, ticks and a legend; returns PNG bytes. */
+export function lineChartPng(series: readonly ChartSeries[], options: LineChartOptions): Uint8Array {
+  const { zlib, width, height, ...panel } = options;
+  return panelsChartPng([{ ...panel, series }], { zlib, panelWidth: width, panelHeight: height });
 }

@@ -12,6 +12,6 @@ export type { DecodedPng, PngCodecOptions } from './png';
 export { storedZlib, adler32 } from './zlib';
 export type { ZlibCodec } from './zlib';
 export { toUint8Rgb, imageGrid } from './grid';
-export { lineChartPng } from './chart';
-export type { ChartSeries, LineChartOptions } from './chart';
+export { CHART_PALETTE, lineChartPng, panelsChartPng } from './chart';
+export type { ChartPanel, ChartSeries, LineChartOptions, PanelsChartOptions } from './chart';
 export type { ToUint8RgbOptions, ImageGridOptions, Rgb, RgbImage } from './grid';
