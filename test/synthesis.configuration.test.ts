@@ -106,6 +106,11 @@ describe('checkSynthesisConfiguration', () => {
       'configuration.student must be { "arch": "<zoo architecture>" } (the network ADI trains between batches, e.g. resnet20), got undefined.',
     ],
     [
+      'an ADI student that is not a zoo architecture',
+      { ...adi, student: { arch: 'resnet9000' } },
+      'configuration.student.arch must be one of resnet20, ',
+    ],
+    [
       'a DeepInversion field on the fast method',
       { ...fast, clipPixels: true },
       'configuration.clipPixels is not a setting of fastInversion; its settings are method, batchSize, steps, seed, weights, learningRates, ',

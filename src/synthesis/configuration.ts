@@ -4,6 +4,7 @@
  * Functions (augmentations, extra terms, a student) stay out of it: they are hooks of the method
  * calls, and a run that uses them is not reproducible from its configuration alone.
  */
+import { ZOO_ARCHITECTURES } from '../models/architectures';
 import type { Teacher } from '../models/teacher';
 import type { SynthesizedBatch } from './batch';
 import { fastInversion, FastInversionOptions, FastInversionRunOptions } from './fast';
@@ -160,6 +161,9 @@ function checkAdaptiveFields(record: Record<string, unknown>, where: string): vo
       `${where}.student must be { "arch": "<zoo architecture>" } (the network ADI trains between batches, e.g. resnet20), ` +
         `got ${JSON.stringify(student)}.`,
     );
+  }
+  if (!(ZOO_ARCHITECTURES as readonly string[]).includes(student.arch)) {
+    throw new Error(`${where}.student.arch must be one of ${ZOO_ARCHITECTURES.join(', ')}, got ${JSON.stringify(student.arch)}.`);
   }
 }
 
