@@ -7,7 +7,7 @@
 export * from './index';
 export { BACKEND_ENV, BACKEND_NAMES, backendFromEnv, tensorflowThreadSettings, useBackend } from './runtime/backend';
 export type { BackendName } from './runtime/backend';
-export { readSafetensorsFile, writeSafetensorsFile, readCifarFile, writeFileAtomic } from './io/files';
+export { readSafetensorsFile, writeSafetensorsFile, readCifarFile } from './io/files';
 export { encodePng, decodePng } from './io/png-node';
 export { nodeZlib, gunzip } from './io/node-zlib';
 export { loadTeacher, loadBundledTeacher } from './models/zoo-files';

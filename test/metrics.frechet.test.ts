@@ -4,7 +4,8 @@
  * (`fixture` below is `sin(0.37 (i+1)(j+1) + a) + 0.5 cos(1.1 i + 0.3 j² + a)(1 + j mod 3) + 0.1 j`).
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { featureStatistics, frechetDistance, frechetDistanceTerms, symmetricEigen } from '../src/metrics';
+import { featureStatistics, frechetDistance, frechetDistanceTerms } from '../src/metrics';
+import { symmetricEigen } from '../src/metrics/linalg';
 import { Random } from '../src/util/random';
 
 /** Row-major [n, d] data from a formula numpy reproduces exactly (up to the last ulp of sin/cos). */

@@ -1,1 +1,2 @@
-export * from './augmentation';
+export { roll, jitter, flip, compose } from './augmentation';
+export type { Augmentation } from './augmentation';

@@ -7,9 +7,8 @@ export { parseSafetensors, serializeSafetensors, rawToTensor, tensorToRaw, metad
 export type { StoredDtype, TensorData, RawTensor, SafetensorsFile, ParseSafetensorsOptions } from './safetensors';
 export { parseCifar, cifarBatch, CIFAR_RECORD_BYTES, CIFAR10_CLASSES, CIFAR100_FINE_CLASSES, CIFAR100_COARSE_CLASSES } from './cifar';
 export type { CifarLayout, CifarOptions, CifarSet } from './cifar';
-export { encodePng, decodePng, crc32 } from './png';
+export { encodePng, decodePng } from './png';
 export type { DecodedPng, PngCodecOptions } from './png';
-export { storedZlib, adler32 } from './zlib';
 export type { ZlibCodec } from './zlib';
 export { toUint8Rgb, imageGrid } from './grid';
 export { CHART_PALETTE, lineChartPng, panelsChartPng } from './chart';

@@ -16,6 +16,4 @@ export { inceptionScore, inceptionScoreFromProbabilities } from './inception-sco
 export type { InceptionScore, InceptionScoreOptions } from './inception-score';
 export { precisionRecall } from './precision-recall';
 export type { PrecisionRecall, PrecisionRecallOptions } from './precision-recall';
-export { symmetricEigen } from './linalg';
-export type { SymmetricEigen, SymmetricEigenOptions } from './linalg';
 export type { ImageBatches, Network } from './batches';

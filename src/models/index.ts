@@ -1,4 +1,5 @@
-export * from './teacher';
+export { IMAGENET_NORMALIZATION, CIFAR_NORMALIZATION } from './teacher';
+export type { InputNormalization, Teacher } from './teacher';
 export { ZOO, ZOO_ARCHITECTURES, buildZooModel, assertZooArchitecture } from './architectures';
 export type { ZooArchitecture, ZooEntry, BuildZooModelOptions } from './architectures';
 export { loadPytorchWeights, exportPytorchWeights, DEFAULT_IGNORED_TENSORS } from './pytorch-weights';

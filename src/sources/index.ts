@@ -1,13 +1,12 @@
-export * from './types';
+export type { VariableGroup, RenderContext, ImageSource } from './types';
 export { pixels, type PixelsOptions, type PixelsSource } from './pixels';
 export {
   conditionalGenerator,
-  resolveGeneratorOptions,
   type ConditionalGenerator,
   type ConditionalGeneratorOptions,
   type ResolvedGeneratorOptions,
 } from './conditional-generator';
-export { featureSpecsFromModel, validateFeatureSpecs, type FeatureSpec } from './feature-specs';
+export { featureSpecsFromModel, type FeatureSpec } from './feature-specs';
 export { featureTransferPyramid, type FeatureTransferPyramid, type FeatureTransferPyramidOptions } from './feature-transfer-pyramid';
 export { adaptiveChannelScaling, type AdaptiveChannelScaling, type AdaptiveChannelScalingOptions } from './adaptive-channel-scaling';
 export {
@@ -25,4 +24,4 @@ export {
   type GeneratorSourceOptions,
 } from './generator-source';
 export { oneToOneLabels, type OneToOneLabelsOptions } from './labels';
-export { fromPytorchLayout, toPytorchLayout, type LoadPytorchOptions, type PytorchLayout } from './parameters';
+export type { LoadPytorchOptions, PytorchLayout } from './parameters';

@@ -3,7 +3,7 @@ import type * as tfl from '@tensorflow/tfjs-layers';
 import type { Augmentation } from '../augment';
 import type { Teacher } from '../models/teacher';
 import type { EvaluationContext, Objective, TermValue, WeightedObjective } from '../objectives';
-import { mergeRequirements } from '../objectives';
+import { mergeRequirements } from '../objectives/weighted';
 import { adam, AdamOptions, constantRate, LearningRateSchedule, Optimizer } from '../optim';
 import type { ImageSource, RenderContext } from '../sources/types';
 import { tapNetwork, TappedNetwork, withoutGradient } from '../taps';
