@@ -3,7 +3,7 @@
  * makes one that writes safetensors files).
  */
 import type * as tfl from '@tensorflow/tfjs-layers';
-import type { EpochReport } from './loop';
+import type { EpochReport } from './reports';
 
 /** Receives the model after an epoch; awaited before training goes on. */
 export type CheckpointCallback = (info: {

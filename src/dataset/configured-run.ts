@@ -6,14 +6,8 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type { Teacher } from '../models/teacher';
-import {
-  checkSynthesisConfiguration,
-  ConfigurationRunOptions,
-  fastInversionOptions,
-  synthesizeFromConfiguration,
-  SynthesisConfiguration,
-  withRunRecord,
-} from '../synthesis/configuration';
+import { checkSynthesisConfiguration, SynthesisConfiguration } from '../synthesis/configuration';
+import { ConfigurationRunOptions, fastInversionOptions, synthesizeFromConfiguration, withRunRecord } from '../synthesis/configured';
 import { fastSynthesizer } from '../synthesis/fast';
 import { runRecordFor, weightsFingerprint, type RunRecord } from '../synthesis/run-record';
 import type { StepReport } from '../synthesis/synthesize';

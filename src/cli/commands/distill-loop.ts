@@ -24,7 +24,7 @@ import { CliIo, EXIT, formatDuration, formatNumber, plural, Reporter } from '../
 import { assertCanTrainStudent } from '../student';
 import { classNamesFor, resolveTeacher } from '../teacher';
 import { checkPositive, checkTestFile, percent, prepareOut, readTestSet, saveTrained, TestSet, TRAINING_FILE } from '../training';
-import { chooseStudent, freshStudent, loadStudent, studentFolderMetadata } from './distill';
+import { chooseStudent, freshStudent, loadStudent, studentFolderMetadata } from '../kd-student';
 
 /** The synthesis methods the loop offers, by their short names. */
 export const LOOP_METHODS = ['fast', 'ni', 'di'] as const;
