@@ -34,15 +34,19 @@ export interface ChosenBackend {
   readonly reason: 'option' | 'environment' | 'automatic';
 }
 
-/** Starts a backend with the cpu backend's "install tfjs-node" banner silenced (the CLI gives its own hint). */
+/**
+ * Starts a backend with the cpu backend's "install tfjs-node" banner silenced (the CLI gives its
+ * own hint): the banner goes through tfjs's warn(), which stays quiet while tfjs's PROD flag is
+ * set, so the flag is set for the one first write that prints it, then restored.
+ */
 async function start(name: BackendName): Promise<void> {
   await useBackend(name);
-  const warn = console.warn;
-  console.warn = () => undefined;
+  const production = tf.env().getBool('PROD');
+  tf.env().set('PROD', true);
   try {
     tf.dispose(tf.zeros([1]));
   } finally {
-    console.warn = warn;
+    tf.env().set('PROD', production);
   }
 }
 

@@ -49,6 +49,9 @@ interface StatisticsLayout {
   readonly total: number;
 }
 
+// A run taps the same layers every step: a few layouts at most. Bounded so that a process trying
+// many teachers or batch sizes does not keep them all.
+const LAYOUT_CACHE_SIZE = 8;
 const layouts = new Map<string, StatisticsLayout>();
 
 function statisticsLayout(inputs: readonly tf.Tensor[]): StatisticsLayout {
@@ -75,6 +78,7 @@ function statisticsLayout(inputs: readonly tf.Tensor[]): StatisticsLayout {
       offset += c;
     });
     layout = { channels, segments, expand, total };
+    if (layouts.size >= LAYOUT_CACHE_SIZE) layouts.delete(layouts.keys().next().value as string);
     layouts.set(key, layout);
   }
   return layout;

@@ -47,10 +47,6 @@ function pytorchShape(shape: readonly number[], layout: PytorchLayout): number[]
   return [...shape];
 }
 
-// tf.Variable names are global to the engine: a per-instance suffix lets many modules with the
-// same PyTorch parameter names live side by side (a fresh generator per batch).
-let instanceCounter = 0;
-
 /**
  * The named, trainable variables of one module, keyed by their PyTorch parameter names, with
  * conversions to and from PyTorch layouts. Internal building block of the sources.
@@ -60,7 +56,7 @@ export class ParameterSet {
   readonly variables: Record<string, tf.Variable> = {};
   private readonly layouts: Record<string, PytorchLayout> = {};
   private readonly byVariableName: Record<string, string> = {};
-  private readonly scope: string;
+  private scopeName: string | undefined;
   private disposed = false;
 
   /**
@@ -70,9 +66,21 @@ export class ParameterSet {
   constructor(
     private readonly module: string,
     private readonly skippable: readonly string[] = [],
-  ) {
-    instanceCounter += 1;
-    this.scope = `natinv/${module}_${instanceCounter}`;
+  ) {}
+
+  /**
+   * tf.Variable names are global to the engine: each set takes the first `natinv/<module>_<k>`
+   * no live variable uses, so many modules with the same PyTorch parameter names live side by side
+   * (a fresh generator per batch) without a counter of our own.
+   */
+  private get scope(): string {
+    if (this.scopeName === undefined) {
+      const taken = Object.keys(tf.engine().state.registeredVariables);
+      let k = 1;
+      while (taken.some((name) => name.startsWith(`natinv/${this.module}_${k}/`))) k += 1;
+      this.scopeName = `natinv/${this.module}_${k}`;
+    }
+    return this.scopeName;
   }
 
   /** Registers `name` with an initial value in natinv's layout; takes ownership of `initial`. */
