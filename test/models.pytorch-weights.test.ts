@@ -4,7 +4,7 @@ import * as path from 'path';
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { parseSafetensors, serializeSafetensors, TensorData } from '../src/io/safetensors';
-import { buildZooModel, exportPytorchWeights, loadPytorchWeights } from '../src/models';
+import { buildZooModel, exportPytorchWeights, loadPytorchWeights, WeightsMismatchError } from '../src/models';
 import { loadTeacher } from '../src/node';
 import { MODELS_DIR } from './helpers/shared';
 
@@ -96,11 +96,17 @@ describe('loadPytorchWeights', () => {
     weights['fc.weight'] = fill([5, 3], 0);
     weights['bn.num_batches_tracked'] = { dtype: 'int32', shape: [], data: new Int32Array([3]) };
     let message = '';
+    let problem = '';
     try {
       loadPytorchWeights(model, weights);
     } catch (e) {
-      message = (e as Error).message;
+      expect(e).toBeInstanceOf(WeightsMismatchError);
+      message = (e as WeightsMismatchError).message;
+      problem = (e as WeightsMismatchError).problem;
     }
+    // The message adds the API remedy to the problem; callers with other words for it use `problem`.
+    expect(message).toBe(`${problem}; { strict: false } skips missing and unexpected tensors (never wrong shapes).`);
+    expect(problem).toMatch(/Check that the architecture and numClasses match the checkpoint$/);
     expect(message).toContain('the PyTorch weights do not fit model "tiny" (3 problems)');
     expect(message).toContain('1 missing: bn.running_mean (layer bn, PyTorch shape [2])');
     expect(message).toContain('1 unexpected: extra.weight [7]');

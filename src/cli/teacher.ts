@@ -8,6 +8,7 @@ import type * as tfl from '@tensorflow/tfjs-layers';
 import { CIFAR10_CLASSES, CIFAR100_FINE_CLASSES } from '../io/cifar';
 import { assertZooArchitecture, buildZooModel, ZOO, ZOO_ARCHITECTURES, ZooArchitecture } from '../models/architectures';
 import { BUNDLED_TEACHERS, BundledTeacherName } from '../models/zoo';
+import { WeightsMismatchError } from '../models/pytorch-weights';
 import { loadBundledTeacher, loadTeacher } from '../models/zoo-files';
 import type { InputNormalization, Teacher } from '../models/teacher';
 import { tapNetwork } from '../taps';
@@ -158,10 +159,8 @@ function withOverrides(resolved: ResolvedTeacher, options: Options, command: str
 
 async function fromSafetensors(arch: ZooArchitecture, weights: string, options: Options): Promise<ResolvedTeacher> {
   const teacher = await loadTeacher({ arch, weights, numClasses: options.number('classes') }).catch((cause: Error) => {
-    // The library's hint names an API option the command line does not have.
-    throw new Error(
-      cause.message.replace('; { strict: false } skips missing and unexpected tensors (never wrong shapes).', ' (--arch, --classes).'),
-    );
+    // The library's remedy names an API option the command line does not have.
+    throw cause instanceof WeightsMismatchError ? new Error(`${cause.problem} (--arch, --classes).`) : cause;
   });
   return {
     teacher,

@@ -174,6 +174,21 @@ function guessCifarResNet(names: readonly string[]): string | undefined {
 }
 
 /**
+ * PyTorch weights that do not fit a model: `problem` lists what is missing, unexpected or of the
+ * wrong shape and ends with what to check, without the remedy in API terms that the message adds
+ * (so a command line can name its own flags instead).
+ */
+export class WeightsMismatchError extends Error {
+  constructor(
+    readonly problem: string,
+    readonly strict: boolean,
+  ) {
+    super(problem + (strict ? '; { strict: false } skips missing and unexpected tensors (never wrong shapes).' : '.'));
+    this.name = 'WeightsMismatchError';
+  }
+}
+
+/**
  * Fills `model` from a PyTorch state_dict (e.g. the `tensors` of a parsed safetensors file),
  * matching each layer by name (see the module comment for the layouts).
  *
@@ -234,14 +249,14 @@ export function loadPytorchWeights(
   const count = groups.reduce((n, [, list]) => n + list.length, 0);
   if (count > 0) {
     const guess = guessCifarResNet(Object.keys(tensors));
-    throw new Error(
+    throw new WeightsMismatchError(
       `natinv: the PyTorch weights do not fit model "${model.name}" (${count} problem${count === 1 ? '' : 's'}):\n` +
         groups
           .filter(([, list]) => list.length > 0)
           .map(([kind, list]) => `  ${list.length} ${kind}: ${summarize(list)}`)
           .join('\n') +
-        `\n${guess === undefined ? '' : `The tensor names look like ${guess}. `}Check that the architecture and numClasses match the checkpoint` +
-        (strict ? '; { strict: false } skips missing and unexpected tensors (never wrong shapes).' : '.'),
+        `\n${guess === undefined ? '' : `The tensor names look like ${guess}. `}Check that the architecture and numClasses match the checkpoint`,
+      strict,
     );
   }
 

@@ -5,7 +5,7 @@
 import type { SafetensorsFile } from '../io/safetensors';
 import { parseSafetensors } from '../io/safetensors';
 import { assertZooArchitecture, buildZooModel, ZOO, ZooArchitecture } from './architectures';
-import { loadPytorchWeights } from './pytorch-weights';
+import { loadPytorchWeights, WeightsMismatchError } from './pytorch-weights';
 import { IMAGENET_NORMALIZATION, InputNormalization, Teacher } from './teacher';
 
 /** Options of {@link loadTeacher}. */
@@ -71,7 +71,10 @@ export function teacherFromSafetensors(file: SafetensorsFile, options: LoadTeach
     model.dispose();
     const where = source == null ? '' : ` from ${source}`;
     // The cause names natinv already; one prefix is enough.
-    throw new Error(`natinv: cannot load ${arch} weights${where}: ${(cause as Error).message.replace(/^natinv: /, '')}`);
+    const prefix = `natinv: cannot load ${arch} weights${where}: `;
+    if (cause instanceof WeightsMismatchError)
+      throw new WeightsMismatchError(prefix + cause.problem.replace(/^natinv: /, ''), cause.strict);
+    throw new Error(prefix + (cause as Error).message.replace(/^natinv: /, ''));
   }
   model.trainable = false;
   return {
