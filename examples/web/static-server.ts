@@ -12,6 +12,7 @@ const TYPES: Record<string, string> = {
   '.json': 'application/json',
   '.png': 'image/png',
   '.css': 'text/css',
+  '.txt': 'text/plain; charset=utf-8',
 };
 
 export interface StaticServer {
