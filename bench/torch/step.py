@@ -349,6 +349,7 @@ def main():
                 "median_s": median,
                 "mean_s": statistics.fmean(times),
                 "min_s": min(times),
+                "times_s": times,
                 "images_per_s": args.batch / median,
                 "cpu_s_per_step": cpu_per_step,
                 "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,

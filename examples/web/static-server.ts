@@ -12,6 +12,7 @@ const TYPES: Record<string, string> = {
   '.json': 'application/json',
   '.png': 'image/png',
   '.css': 'text/css',
+  '.txt': 'text/plain; charset=utf-8',
 };
 
 export interface StaticServer {
@@ -27,12 +28,12 @@ export async function serveStatic(routes: Readonly<Record<string, string>>, list
   const prefixes = Object.keys(routes).sort((a, b) => b.length - a.length);
   const server = http.createServer((request, response) => {
     void (async () => {
-      const url = new URL(request.url ?? '/', 'http://127.0.0.1');
-      const prefix = prefixes.find((p) => url.pathname.startsWith(p));
-      const root = prefix == null ? undefined : path.resolve(routes[prefix]);
-      let file = root == null ? undefined : path.resolve(root, '.' + decodeURIComponent(url.pathname.slice(prefix!.length - 1)));
-      if (file != null && url.pathname.endsWith('/')) file = path.join(file, 'index.html');
-      if (root == null || file == null || (file !== root && !file.startsWith(root + path.sep))) {
+      const file = fileFor(request.url ?? '/');
+      if (file === 'bad request') {
+        response.writeHead(400).end();
+        return;
+      }
+      if (file == null) {
         response.writeHead(404).end();
         return;
       }
@@ -44,6 +45,22 @@ export async function serveStatic(routes: Readonly<Record<string, string>>, list
       }
     })();
   });
+  /** The file a request path names, undefined when it names none, or 'bad request' when it cannot be read as a path. */
+  const fileFor = (requestPath: string): string | undefined => {
+    let pathname: string;
+    try {
+      // The path is appended to the origin (not resolved against it): '//x' is a path here, not a host.
+      pathname = decodeURIComponent(new URL(`http://127.0.0.1${requestPath.startsWith('/') ? '' : '/'}${requestPath}`).pathname);
+    } catch {
+      return 'bad request';
+    }
+    const prefix = prefixes.find((p) => pathname.startsWith(p));
+    if (prefix == null) return undefined;
+    const root = path.resolve(routes[prefix]);
+    let file = path.resolve(root, '.' + pathname.slice(prefix.length - 1));
+    if (pathname.endsWith('/')) file = path.join(file, 'index.html');
+    return file === root || file.startsWith(root + path.sep) ? file : undefined;
+  };
   await new Promise<void>((resolve) => server.listen(listenPort, '127.0.0.1', resolve));
   const { port } = server.address() as AddressInfo;
   return {
