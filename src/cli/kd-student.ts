@@ -6,7 +6,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import type * as tfl from '@tensorflow/tfjs-layers';
-import { buildZooModel, ZOO, ZooArchitecture } from '../models/architectures';
+import { buildZooModel, ZOO, ZooArchitecture, zooArchitectureOrUndefined } from '../models/architectures';
 import { loadModelFolder, modelJsonPath, teacherMetadata } from '../models/model-folder';
 import type { InputNormalization, Teacher } from '../models/teacher';
 import { deriveSeed } from '../util/random';
@@ -117,10 +117,7 @@ export async function loadStudent(file: string, teacher: Teacher, command: strin
     throw error;
   }
   model.trainable = true;
-  const arch =
-    metadata?.arch !== undefined && Object.prototype.hasOwnProperty.call(ZOO, metadata.arch)
-      ? (metadata.arch as ZooArchitecture)
-      : undefined;
+  const arch = zooArchitectureOrUndefined(metadata?.arch);
   return {
     model,
     description: `tfjs model ${file}`,

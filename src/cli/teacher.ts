@@ -6,7 +6,14 @@ import * as fs from 'fs';
 import * as path from 'path';
 import type * as tfl from '@tensorflow/tfjs-layers';
 import { CIFAR10_CLASSES, CIFAR100_FINE_CLASSES } from '../io/cifar';
-import { assertZooArchitecture, buildZooModel, ZOO, ZOO_ARCHITECTURES, ZooArchitecture } from '../models/architectures';
+import {
+  assertZooArchitecture,
+  buildZooModel,
+  ZOO,
+  ZOO_ARCHITECTURES,
+  ZooArchitecture,
+  zooArchitectureOrUndefined,
+} from '../models/architectures';
 import { BUNDLED_TEACHERS, BundledTeacherName } from '../models/zoo';
 import { WeightsMismatchError } from '../models/pytorch-weights';
 import { loadBundledTeacher, loadTeacher } from '../models/zoo-files';
@@ -178,10 +185,7 @@ async function fromModelFolder(location: string, options: Options, command: stri
     teacher.model.dispose();
     throw new UsageError(`${command}: --classes ${given} does not match the model's ${teacher.numClasses} outputs; leave --classes out.`);
   }
-  const arch =
-    metadata?.arch !== undefined && Object.prototype.hasOwnProperty.call(ZOO, metadata.arch)
-      ? (metadata.arch as ZooArchitecture)
-      : undefined;
+  const arch = zooArchitectureOrUndefined(metadata?.arch);
   return {
     teacher,
     description: `tfjs model ${modelJsonPath(location)}${metadata === undefined && !options.has('mean') ? ' (no natinv metadata: inputs taken as [0, 1] pixels unless --mean/--std say otherwise)' : ''}`,

@@ -112,6 +112,11 @@ export interface BuildZooModelOptions {
   seed?: number;
 }
 
+/** `arch` typed as a {@link ZooArchitecture} when it names one (a model folder's metadata may name any), else undefined. */
+export function zooArchitectureOrUndefined(arch: string | undefined): ZooArchitecture | undefined {
+  return arch !== undefined && Object.prototype.hasOwnProperty.call(ZOO, arch) ? (arch as ZooArchitecture) : undefined;
+}
+
 /** Throws unless `arch` is a {@link ZooArchitecture}; returns it typed. */
 export function assertZooArchitecture(arch: string): ZooArchitecture {
   if (!Object.prototype.hasOwnProperty.call(ZOO, arch)) {
