@@ -36,7 +36,7 @@ import { CHART_PALETTE, ChartSeries, panelsChartPng } from '../src/io/chart';
 import { nodeZlib } from '../src/io/node-zlib';
 import type { BrowserStepRun } from './pages/browser-step';
 import { quantile, SynthesisMethod } from './step-setup';
-import { loadNow, machine, python, REPO, runJson, runWorker, SHARED_DIR, WorkerTask } from './step-node';
+import { benchMain, loadNow, machine, python, REPO, runJson, SHARED_DIR, WorkerTask } from './step-node';
 
 const BROWSER_BACKENDS = ['webgl', 'webgpu', 'wasm', 'cpu'] as const;
 type BrowserBackend = (typeof BROWSER_BACKENDS)[number];
@@ -379,17 +379,4 @@ function chartPng(rows: ReadonlyArray<Record<string, unknown>>, args: Args): Uin
   return panelsChartPng(panels, { zlib: nodeZlib, panelWidth: 520, panelHeight: 340 });
 }
 
-async function main(): Promise<void> {
-  const argv = process.argv.slice(2);
-  if (argv[0] === '--worker') {
-    const result = await runWorker(JSON.parse(argv[1]) as WorkerTask);
-    process.stdout.write(`\n${JSON.stringify({ impl: 'natinv', ...result })}\n`);
-    return;
-  }
-  await orchestrate(parseArgs(argv));
-}
-
-main().catch((error: Error) => {
-  process.stderr.write(`${error.stack ?? error.message}\n`);
-  process.exit(1);
-});
+benchMain((argv) => orchestrate(parseArgs(argv)));

@@ -291,3 +291,24 @@ export function machine(): Record<string, unknown> {
     tfjs_node: tfjsNode,
   };
 }
+
+/**
+ * A bench's entry: `--worker <task JSON>` times one natinv row in this process (the orchestrator
+ * starts one such child per row) and prints its measurement; anything else is the orchestrator's
+ * command line. Errors end the process with their stack.
+ */
+export function benchMain(orchestrate: (argv: string[]) => Promise<void>): void {
+  const argv = process.argv.slice(2);
+  const run = async (): Promise<void> => {
+    if (argv[0] === '--worker') {
+      const result = await runWorker(JSON.parse(argv[1]) as WorkerTask);
+      process.stdout.write(`\n${JSON.stringify({ impl: 'natinv', ...result })}\n`);
+      return;
+    }
+    await orchestrate(argv);
+  };
+  run().catch((error: Error) => {
+    process.stderr.write(`${error.stack ?? error.message}\n`);
+    process.exit(1);
+  });
+}

@@ -31,7 +31,7 @@
  */
 import * as path from 'path';
 import type { BackendName } from '../src/runtime/backend';
-import { loadNow, machine, Method, Model, python, REPO, Row, runJson, runWorker, TRAINING_METHODS, WorkerTask } from './step-node';
+import { benchMain, loadNow, machine, Method, Model, python, REPO, Row, runJson, TRAINING_METHODS, WorkerTask } from './step-node';
 
 const DEFAULT_ROWS: readonly Row[] = [
   { model: 'resnet20', method: 'di', batch: 64 },
@@ -313,17 +313,4 @@ function runSlow(
   return result;
 }
 
-async function main(): Promise<void> {
-  const argv = process.argv.slice(2);
-  if (argv[0] === '--worker') {
-    const result = await runWorker(JSON.parse(argv[1]) as WorkerTask);
-    process.stdout.write(`\n${JSON.stringify({ impl: 'natinv', ...result })}\n`);
-    return;
-  }
-  await orchestrate(parseArgs(argv));
-}
-
-main().catch((error: Error) => {
-  process.stderr.write(`${error.stack ?? error.message}\n`);
-  process.exit(1);
-});
+benchMain((argv) => orchestrate(parseArgs(argv)));
