@@ -7,7 +7,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { Teacher } from '../models/teacher';
 import { checkSynthesisConfiguration, SynthesisConfiguration } from '../synthesis/configuration';
-import { ConfigurationRunOptions, fastInversionOptions, synthesizeFromConfiguration, withRunRecord } from '../synthesis/configured';
+import { configurationBatches, ConfigurationRunOptions, fastInversionOptions, withRunRecord } from '../synthesis/configured';
 import { fastSynthesizer } from '../synthesis/fast';
 import { runRecordFor, weightsFingerprint, type RunRecord } from '../synthesis/run-record';
 import type { StepReport } from '../synthesis/synthesize';
@@ -76,10 +76,10 @@ function methodTrainer(options: ConfiguredRunOptions, configuration: SynthesisCo
             'cannot resume: its student learned from them in the process that made them.',
         );
       }
-      return synthesizeFromConfiguration(teacher, configuration, { batchIndices, batches, signal, onStep, competition });
+      return configurationBatches(teacher, configuration, { batchIndices, batches, signal, onStep, competition });
     };
   }
-  return (batchIndices, signal) => synthesizeFromConfiguration(teacher, configuration, { batchIndices, batches, signal, onStep });
+  return (batchIndices, signal) => configurationBatches(teacher, configuration, { batchIndices, batches, signal, onStep });
 }
 
 /**

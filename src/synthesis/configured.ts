@@ -49,10 +49,19 @@ export function synthesizeFromConfiguration(
   run: ConfigurationRunOptions = {},
 ): AsyncGenerator<SynthesizedBatch> {
   const checked = checkSynthesisConfiguration(configuration);
-  return withRunRecord(methodBatches(teacher, checked, run), runRecordFor(teacher, checked));
+  return withRunRecord(configurationBatches(teacher, checked, run), runRecordFor(teacher, checked));
 }
 
-function methodBatches(teacher: Teacher, checked: SynthesisConfiguration, run: ConfigurationRunOptions): AsyncGenerator<SynthesizedBatch> {
+/**
+ * {@link synthesizeFromConfiguration}'s batches without the record, for a caller that holds the
+ * run's record already (a configured folder run attaches the one it wrote to the manifest).
+ * `checked` has been through checkSynthesisConfiguration.
+ */
+export function configurationBatches(
+  teacher: Teacher,
+  checked: SynthesisConfiguration,
+  run: ConfigurationRunOptions,
+): AsyncGenerator<SynthesizedBatch> {
   const { competition, state, ...batches } = run;
   if (competition !== undefined && checked.method !== 'adaptiveDeepInversion') {
     throw new Error(`synthesizeFromConfiguration: competition applies to adaptiveDeepInversion, not ${checked.method}.`);
