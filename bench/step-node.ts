@@ -11,7 +11,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { buildZooModel, ZOO } from '../src/models/architectures';
 import type { Teacher } from '../src/models/teacher';
 import { loadTeacher } from '../src/models/zoo-files';
-import { BackendName, tensorflowThreadSettings, useBackend } from '../src/runtime/backend';
+import { BackendName, tensorflowEnvironment, useBackend } from '../src/runtime/backend';
 import { distill } from '../src/apps/distill';
 import { trainFromScratch } from '../src/apps/supervised';
 import { quantile, SynthesisMethod, stepRunner } from './step-setup';
@@ -280,9 +280,8 @@ export function machine(): Record<string, unknown> {
     machine_class: machineClass(),
     isa: isaFlags(),
     cores: cpus.length,
-    // What natinv's useBackend gives TensorFlow (the environment's own values win), and oneDNN.
-    tensorflow_threads: tensorflowThreadSettings(),
-    onednn: process.env.TF_ENABLE_ONEDNN_OPTS === '0' ? 'off (TF_ENABLE_ONEDNN_OPTS=0)' : 'on (TensorFlow default on x86)',
+    // What natinv's useBackend gives TensorFlow: threads and oneDNN (the environment's own values win).
+    tensorflow_environment: tensorflowEnvironment(),
     load_avg_at_start: loadNow(),
     memory_gb: Math.round(os.totalmem() / 2 ** 30),
     os: `${os.type()} ${os.release()}`,

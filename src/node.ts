@@ -5,7 +5,7 @@
  * resumable and sharded runs, checkpoint folders, and starting a backend (tfjs-node, wasm, cpu) by name.
  */
 export * from './index';
-export { BACKEND_ENV, BACKEND_NAMES, backendFromEnv, tensorflowThreadSettings, useBackend } from './runtime/backend';
+export { BACKEND_ENV, BACKEND_NAMES, backendFromEnv, tensorflowEnvironment, useBackend } from './runtime/backend';
 export type { BackendName } from './runtime/backend';
 export { readSafetensorsFile, writeSafetensorsFile, readCifarFile } from './io/files';
 export { encodePng, decodePng } from './io/png-node';

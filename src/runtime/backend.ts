@@ -52,17 +52,23 @@ async function importTfjsNode(): Promise<void> {
 }
 
 /**
- * TensorFlow's thread pools as natinv sets them before tfjs-node loads, unless the environment
- * already names them: one inter-op thread (eager ops run one after another, so a second pool
- * only competes with the first) and one intra-op thread per core for the kernels themselves.
+ * The environment natinv gives TensorFlow before tfjs-node loads, except where the environment
+ * already names a variable (yours always wins):
+ * - `TF_NUM_INTEROP_THREADS=1`: eager ops run one after another, so a second pool only competes
+ *   with the first;
+ * - `TF_NUM_INTRAOP_THREADS` = the number of cores, for the kernels themselves;
+ * - `TF_ENABLE_ONEDNN_OPTS=1`: TensorFlow's oneDNN kernels. TensorFlow turns them on by itself
+ *   only on CPUs with AVX-512 VNNI and newer; on AVX2 machines its default Eigen convolutions
+ *   made a KD training step about twice as slow (docs/performance.md).
  * TensorFlow reads these variables once, when it starts: set your own before the first
  * `useBackend('tensorflow')` (or `import '@tensorflow/tfjs-node'`) to override them.
  */
-export function tensorflowThreadSettings(env: NodeJS.ProcessEnv = process.env): Record<string, string> {
+export function tensorflowEnvironment(env: NodeJS.ProcessEnv = process.env): Record<string, string> {
   const cores = typeof os.availableParallelism === 'function' ? os.availableParallelism() : os.cpus().length;
   return {
     TF_NUM_INTEROP_THREADS: env.TF_NUM_INTEROP_THREADS ?? '1',
     TF_NUM_INTRAOP_THREADS: env.TF_NUM_INTRAOP_THREADS ?? String(Math.max(1, cores)),
+    TF_ENABLE_ONEDNN_OPTS: env.TF_ENABLE_ONEDNN_OPTS ?? '1',
   };
 }
 
@@ -72,7 +78,7 @@ export function tensorflowThreadSettings(env: NodeJS.ProcessEnv = process.env): 
  */
 export async function useBackend(name: BackendName = backendFromEnv()): Promise<BackendName> {
   if (name === 'tensorflow') {
-    Object.assign(process.env, tensorflowThreadSettings());
+    Object.assign(process.env, tensorflowEnvironment());
     await importTfjsNode();
   } else {
     // The umbrella package registers every gradient and the cpu backend.
