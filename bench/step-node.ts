@@ -120,7 +120,7 @@ function summarize(
  * training mode, SGD with momentum 0.9 and weight decay 5e-4, one host read of the loss; for kd
  * the teacher's logits first (KL x T^2, T 20), for ce the cross-entropy toward labels.
  */
-async function runTrainingWorker(task: WorkerTask): Promise<NatinvMeasurement> {
+async function runTrainingWorker(task: WorkerTask): Promise<NatinvMeasurement | Record<string, unknown>> {
   const teacher = await teacherFor(task.model);
   const before = tf.memory().numTensors;
   const student = buildZooModel(task.model, { seed: 1 });
@@ -150,11 +150,16 @@ async function runTrainingWorker(task: WorkerTask): Promise<NatinvMeasurement> {
       losses.push(report.loss);
     },
   };
-  if (task.method === 'kd') await distill({ ...common, teacher, student, learningRate: 0.1 });
-  else await trainFromScratch({ ...common, model: student, normalization: teacher.normalization, learningRate: 1e-3 });
+  const train = async (): Promise<void> => {
+    if (task.method === 'kd') await distill({ ...common, teacher, student, learningRate: 0.1 });
+    else await trainFromScratch({ ...common, model: student, normalization: teacher.normalization, learningRate: 1e-3 });
+  };
+  // A profile here covers the warm-up steps too (one training call runs them all).
+  const kernels = task.profile ? summarizeKernels((await tf.profile(train)).kernels, total) : (await train(), undefined);
   const cpu = process.cpuUsage(cpuAtWarm);
   student.dispose();
-  return summarize(task, { times, counts, losses, cpu, improved: 0, before });
+  const measurement = summarize(task, { times, counts, losses, cpu, improved: 0, before });
+  return kernels == null ? measurement : { ...measurement, kernels };
 }
 
 /** Times one (backend, row) in this process; the caller prints the JSON. */
