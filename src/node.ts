@@ -24,7 +24,8 @@ export {
 export type { TeacherMetadata, LoadedModelFolder, LoadedTeacherFolder } from './models/model-folder';
 export { findPackageRoot, findAsset } from './models/assets';
 export type { FindAssetOptions } from './models/assets';
-export { checkpointFolder } from './apps/checkpoint-folder';
+export { checkpointFolder, loadTrainingCheckpoint, RESUME_FILE } from './apps/checkpoint-folder';
+export type { LoadedTrainingCheckpoint } from './apps/checkpoint-folder';
 export { CHECKPOINT_FILE, POOL_DIR, loadDataFreeCheckpoint, saveDataFreeCheckpoint } from './apps/data-free-folder';
 export type { LoadedCheckpoint } from './apps/data-free-folder';
 export * from './dataset';

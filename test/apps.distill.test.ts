@@ -7,7 +7,8 @@ import { distill, studentTrainer } from '../src/apps/distill';
 import { adaptiveDeepInversion } from '../src/synthesis/methods';
 import { trainFromScratch } from '../src/apps/supervised';
 import { readSafetensorsFile } from '../src/io/files';
-import { checkpointFolder } from '../src/apps/checkpoint-folder';
+import { checkpointFolder, loadTrainingCheckpoint } from '../src/apps/checkpoint-folder';
+import type { TrainingSnapshot } from '../src/apps/checkpoint';
 import { IMAGENET_NORMALIZATION, Teacher } from '../src/models/teacher';
 import { loadPytorchWeights } from '../src/models/pytorch-weights';
 import { accuracy01, asBatches, predictions01, tinyNet, toyImages } from './apps.fixtures';
@@ -119,13 +120,68 @@ test('distill checkpoints to a callback and to safetensors files that load back'
   const folder = fs.mkdtempSync(path.join(os.tmpdir(), 'natinv-distill-'));
   try {
     await distill({ teacher, student, images: pool, epochs: 2, batchSize: 32, checkpoint: checkpointFolder(folder), checkpointEvery: 2 });
-    expect(fs.readdirSync(folder)).toEqual(['epoch-0002.safetensors']);
+    expect(fs.readdirSync(folder).sort()).toEqual(['epoch-0002.safetensors', 'resume-0002.safetensors', 'resume.json']);
     const copy = tinyNet({ seed: 99, widths: [4, 6] });
     loadPytorchWeights(copy, (await readSafetensorsFile(path.join(folder, 'epoch-0002.safetensors'))).tensors);
     weightsOf(copy).forEach((w, i) => expect(Array.from(w)).toEqual(Array.from(weightsOf(student)[i])));
   } finally {
     fs.rmSync(folder, { recursive: true, force: true });
   }
+});
+
+test('distill resumed from a checkpoint snapshot ends with the same student as an uninterrupted run, bit for bit', async () => {
+  const options = { teacher, images: pool, epochs: 3, batchSize: 16, momentum: 0.9, weightDecay: 5e-4, seed: 3 };
+  const whole = tinyNet({ seed: 5, widths: [4, 6] });
+  const wholeResult = await distill({ ...options, student: whole });
+
+  // The first run stops right after epoch 1's checkpoint (its snapshot is copied: the loop disposes its own).
+  const folder = fs.mkdtempSync(path.join(os.tmpdir(), 'natinv-distill-resume-'));
+  const before = tf.memory().numTensors;
+  try {
+    const first = tinyNet({ seed: 5, widths: [4, 6] });
+    const controller = new AbortController();
+    const write = checkpointFolder(folder, { configuration: { run: 'a' } });
+    await distill({
+      ...options,
+      student: first,
+      signal: controller.signal,
+      checkpoint: async (info) => {
+        await write(info);
+        controller.abort();
+      },
+    });
+    first.dispose();
+    const loaded = await loadTrainingCheckpoint(folder);
+    expect(loaded?.configuration).toEqual({ run: 'a' });
+    const snapshot = loaded?.snapshot as TrainingSnapshot;
+    expect(snapshot.json).toMatchObject({ what: 'distill', epochsDone: 1, step: 4, totalSteps: 12 });
+
+    // A fresh student of other initial weights: the snapshot carries everything.
+    const resumed = tinyNet({ seed: 77, widths: [4, 6] });
+    const epochs: number[] = [];
+    const result = await distill({ ...options, student: resumed, resume: snapshot, onEpoch: (r) => void epochs.push(r.epoch) });
+    expect(epochs).toEqual([2, 3]);
+    expect(result.steps).toBe(12);
+    expect(result.history.map((r) => r.epoch)).toEqual([1, 2, 3]);
+    expect(result.history.map((r) => r.loss)).toEqual(wholeResult.history.map((r) => r.loss));
+    weightsOf(resumed).forEach((w, i) => expect(Array.from(w)).toEqual(Array.from(weightsOf(whole)[i])));
+
+    // A snapshot continues only the run it came from.
+    await expect(distill({ ...options, epochs: 4, student: resumed, resume: snapshot })).rejects.toThrow(
+      'distill: the snapshot was planned for 12 steps, not 16; resume with the same epochs, batch size and images.',
+    );
+    const wider = tinyNet({ seed: 5, widths: [4, 8] });
+    await expect(distill({ ...options, student: wider, resume: snapshot })).rejects.toThrow(
+      /^distill: snapshot weight \d+ is \[3,3,4,6\] but the model's '.*' is \[3,3,4,8\]; resume with the same model\.$/,
+    );
+    wider.dispose();
+    resumed.dispose();
+    tf.dispose(Object.values(snapshot.tensors));
+  } finally {
+    fs.rmSync(folder, { recursive: true, force: true });
+  }
+  expect(tf.memory().numTensors).toBe(before);
+  whole.dispose();
 });
 
 test("studentTrainer gives ADI's trainStudent: one short distillation per round on the growing pool", async () => {

@@ -1,7 +1,8 @@
 /**
  * `natinv distill` without --data (the data-free loop) on tiny networks: what it writes, Ctrl-C
  * then a rerun of the same command, a process killed with SIGKILL mid-run then rerun (the same
- * student as an uninterrupted run, bit for bit), and bad command lines.
+ * student as an uninterrupted run, bit for bit), and bad command lines. Also `natinv distill
+ * --data` killed the same way: its rerun continues after the last finished epoch.
  *
  * The killed process is the CLI bundled by esbuild (as in dataset.kill.test.ts) into build-tsc/test.
  */
@@ -92,7 +93,8 @@ test('Ctrl-C saves a usable student and exits 130; the same command then continu
 });
 
 /** Runs the bundled CLI to its end, or kills it with SIGKILL a few ms after it reports round `killAfter`. */
-function runCli(script: string, argv: string[], killAfter?: number): Promise<{ killed: boolean; stderr: string }> {
+/** Runs the bundled CLI; with `killAfter`, SIGKILLs it 30 ms after its stderr first holds that text. */
+function runCli(script: string, argv: string[], killAfter?: string): Promise<{ killed: boolean; stderr: string }> {
   return new Promise((resolve, reject) => {
     const child = spawnCli(script, argv, tmp, { NATINV_BACKEND: BACKEND });
     child.stdout?.resume();
@@ -100,7 +102,7 @@ function runCli(script: string, argv: string[], killAfter?: number): Promise<{ k
     let timer: NodeJS.Timeout | undefined;
     child.stderr?.setEncoding('utf8').on('data', (text: string) => {
       stderr += text;
-      if (killAfter !== undefined && timer === undefined && stderr.includes(`round ${killAfter}/`)) {
+      if (killAfter !== undefined && timer === undefined && stderr.includes(killAfter)) {
         // Round `killAfter` is reported before its checkpoint is written: the kill lands in that write
         // or in the next round (its synthesis or its KD steps).
         timer = setTimeout(() => child.kill('SIGKILL'), 30);
@@ -120,13 +122,46 @@ test('killed with SIGKILL mid-run, the rerun command ends with the same student 
   try {
     const argv = [...LOOP, ...SMALL, '--rounds', '6', '--backend', BACKEND];
     await runCli(script, [...argv, '--out', 'straight']);
-    const killed = await runCli(script, [...argv, '--out', 'killed'], 2);
+    const killed = await runCli(script, [...argv, '--out', 'killed'], 'round 2/');
     expect(killed.killed).toBe(true);
     expect(fs.existsSync(path.join(tmp, 'killed/checkpoint.json'))).toBe(true);
     const rerun = await runCli(script, [...argv, '--out', 'killed']);
     // A kill inside round 2's checkpoint write resumes after round 1.
     expect(rerun.stderr).toMatch(/continuing the run in \S+ after round [1-5]/);
     expect(read('killed/model.safetensors').equals(read('straight/model.safetensors'))).toBe(true);
+  } finally {
+    remove();
+  }
+});
+
+test('distill --data killed with SIGKILL mid-run: the rerun continues after the last finished epoch and ends with the same student', async () => {
+  const made = await cli([
+    'synthesize',
+    '--method',
+    'di',
+    '--steps',
+    '1',
+    '--no-png',
+    '--teacher',
+    't8',
+    '--batch-size',
+    '8',
+    '--out',
+    'd8',
+  ]);
+  expect(made.code).toBe(EXIT.ok);
+  const { script, remove } = bundleCli('distill-data-kill');
+  try {
+    const argv = ['distill', '--teacher', 't8', '--student', 's8', '--data', 'd8', '--epochs', '40', '--batch-size', '4'];
+    await runCli(script, [...argv, '--out', 'data-straight']);
+    const killed = await runCli(script, [...argv, '--out', 'data-killed'], 'distill epoch 2/40');
+    expect(killed.killed).toBe(true);
+    const rerun = await runCli(script, [...argv, '--out', 'data-killed']);
+    expect(rerun.stderr).toMatch(/continuing the run in \S+ after epoch (\d+)/);
+    const after = Number(/after epoch (\d+)/.exec(rerun.stderr)?.[1]);
+    expect(after).toBeGreaterThanOrEqual(1);
+    expect(after).toBeLessThan(40);
+    expect(read('data-killed/model.safetensors').equals(read('data-straight/model.safetensors'))).toBe(true);
   } finally {
     remove();
   }

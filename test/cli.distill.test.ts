@@ -139,7 +139,13 @@ describe('natinv distill', () => {
       safetensors: path.join(out, 'model.safetensors'),
       training: path.join(out, 'training.json'),
     });
-    expect(fs.readdirSync(path.join(out, 'checkpoints')).sort()).toEqual(['epoch-0001.safetensors', 'epoch-0002.safetensors']);
+    // Each epoch's weights, and the state that resumes the run after the last one.
+    expect(fs.readdirSync(path.join(out, 'checkpoints')).sort()).toEqual([
+      'epoch-0001.safetensors',
+      'epoch-0002.safetensors',
+      'resume-0002.safetensors',
+      'resume.json',
+    ]);
     const training = readJson('kd32/training.json');
     expect(training).toMatchObject({
       command: 'distill',
@@ -225,7 +231,11 @@ describe('natinv distill', () => {
     fs.writeFileSync(path.join(tmp, 'det-a', 'checkpoints', 'epoch-0007.safetensors'), 'stale');
     const replaced = await cli([...argv, '--out', 'det-a', '--overwrite', '--seed', '4']);
     expect(replaced.code).toBe(EXIT.ok);
-    expect(fs.readdirSync(path.join(tmp, 'det-a', 'checkpoints'))).toEqual(['epoch-0001.safetensors']);
+    expect(fs.readdirSync(path.join(tmp, 'det-a', 'checkpoints')).sort()).toEqual([
+      'epoch-0001.safetensors',
+      'resume-0001.safetensors',
+      'resume.json',
+    ]);
     expect(readJson('det-a/training.json')).toMatchObject({ seed: 4 });
   });
 
@@ -240,6 +250,33 @@ describe('natinv distill', () => {
     expect(stderr).not.toContain('distill epoch 2/3');
     expect(readJson('stopped/training.json')).toMatchObject({ aborted: true, epochsDone: 1, steps: 2 });
     expect(fs.existsSync(path.join(tmp, 'stopped', 'weights.bin'))).toBe(true);
+  });
+
+  it('rerun after Ctrl-C, continues after the last finished epoch and ends with the student of an uninterrupted run', async () => {
+    const argv = ['distill', '--teacher', 't8', '--data', 'd8', '--student', 's8', '--epochs', '3', '--batch-size', '4'];
+    expect((await cli([...argv, '--out', 'whole'])).code).toBe(EXIT.ok);
+    const controller = new AbortController();
+    const stopped = await cli([...argv, '--out', 'resumed'], {
+      signal: controller.signal,
+      onStderr: (text) => text.startsWith('distill epoch 1/3') && controller.abort(),
+    });
+    expect(stopped.code).toBe(EXIT.interrupted);
+    const before = tf.memory().numTensors;
+    const rerun = await cli([...argv, '--out', 'resumed']);
+    expect(rerun.code).toBe(EXIT.ok);
+    expect(tf.memory().numTensors).toBe(before);
+    expect(rerun.stderr).toContain(`continuing the run in ${path.join(tmp, 'resumed')} after epoch 1`);
+    expect(rerun.stderr).not.toContain('distill epoch 1/3');
+    expect(rerun.stderr).toContain('distill epoch 3/3');
+    expect(readJson('resumed/training.json')).toMatchObject({ aborted: false, epochsDone: 3, steps: 6 });
+    expect(fs.readFileSync(path.join(tmp, 'resumed', 'weights.bin')).equals(fs.readFileSync(path.join(tmp, 'whole', 'weights.bin')))).toBe(
+      true,
+    );
+    // A finished run is not rerun, and a stopped one is continued only with its own settings.
+    expect((await cli([...argv, '--out', 'resumed'])).stderr).toContain('already holds a model (model.json)');
+    const other = await cli([...argv, '--out', 'stopped', '--seed', '9']);
+    expect(other.code).toBe(EXIT.usage);
+    expect(other.stderr).toContain('natinv distill: --out stopped holds a stopped run of other settings; rerun it with the same options');
   });
 
   it('notes a dataset synthesized from another teacher', async () => {
@@ -355,7 +392,12 @@ describe('natinv prune', () => {
     expect(stderr).toMatch(/^fine-tune epoch 1\/2 {2}loss \S+ {2}lr 1e-3 {2}[\dms]+ {2}ETA [\dms]+$/m);
     expect(stderr).toMatch(/^fine-tune epoch 2\/2 {2}loss \S+ {2}lr 1e-3 {2}[\dms]+$/m);
     expect(stdout).toMatch(/^pruned: {3}\S+model\.json \(\d+ of 686 parameters, fine-tuned for 2 epochs, [\dms]+\)$/m);
-    expect(fs.readdirSync(path.join(tmp, 'p8', 'checkpoints')).sort()).toEqual(['epoch-0001.safetensors', 'epoch-0002.safetensors']);
+    expect(fs.readdirSync(path.join(tmp, 'p8', 'checkpoints')).sort()).toEqual([
+      'epoch-0001.safetensors',
+      'epoch-0002.safetensors',
+      'resume-0002.safetensors',
+      'resume.json',
+    ]);
     const dataset = await readDataset(path.join(tmp, 'd8'));
     expect(readJson('p8/training.json')).toMatchObject({
       ratio: 0.3,
@@ -399,6 +441,24 @@ describe('natinv prune', () => {
     expect(code).toBe(EXIT.interrupted);
     expect(stderr).toContain('stopped after 2 steps of fine-tuning (1 finished epoch); the network as tuned so far is saved.');
     expect(readJson('p-stopped/training.json')).toMatchObject({ aborted: true, fineTuning: { epochsDone: 1, steps: 2 } });
+  });
+
+  it('rerun after Ctrl-C, continues the fine-tuning after the last finished epoch and ends as an uninterrupted run', async () => {
+    const argv = ['prune', '--teacher', 't8', '--data', 'd8', '--epochs', '3', '--batch-size', '4'];
+    expect((await cli([...argv, '--out', 'p-whole'])).code).toBe(EXIT.ok);
+    const controller = new AbortController();
+    const stopped = await cli([...argv, '--out', 'p-resumed'], {
+      signal: controller.signal,
+      onStderr: (text) => text.startsWith('fine-tune epoch 2/3') && controller.abort(),
+    });
+    expect(stopped.code).toBe(EXIT.interrupted);
+    const rerun = await cli([...argv, '--out', 'p-resumed']);
+    expect(rerun.code).toBe(EXIT.ok);
+    expect(rerun.stderr).toContain('after epoch 2');
+    expect(readJson('p-resumed/training.json')).toMatchObject({ aborted: false, fineTuning: { epochsDone: 3, steps: 6 } });
+    expect(
+      fs.readFileSync(path.join(tmp, 'p-resumed', 'weights.bin')).equals(fs.readFileSync(path.join(tmp, 'p-whole', 'weights.bin'))),
+    ).toBe(true);
   });
 
   it('ratio 0 keeps every parameter; --exclude keeps a layer whole; pruning alone runs on wasm', async () => {

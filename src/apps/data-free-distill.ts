@@ -26,6 +26,7 @@ import {
 } from './common';
 import { CropFlipOptions, cropFlip, ImagePool, LabelledSet, resolveCropFlip, resolveLabelled, ResolvedLabelled } from './images';
 import { cosineRate, HostBatch, runStep, TrainingDivergenceError } from './loop';
+import { modelStateTensors, restoreModelState } from './training-state';
 import { predictTestSet } from './test-set';
 
 /** Options of {@link dataFreeDistill}. Give exactly one of `rounds` and `budgetMs`. */
@@ -294,24 +295,7 @@ function restore(
     if (batch == null) throw new Error(`${WHAT}: the snapshot's pool lists batch ${index} but snapshot.pool does not hold it.`);
     return batch;
   });
-  const tensor = (name: string): tf.Tensor => {
-    const t = tensors[name];
-    if (t == null) throw new Error(`${WHAT}: the snapshot lacks tensor '${name}'; it was not written by this loop for this student.`);
-    return t;
-  };
-  student.weights.forEach((weight, i) => {
-    const saved = tensor(`student.${i}`);
-    if (saved.shape.join() !== weight.shape.join()) {
-      throw new Error(
-        `${WHAT}: snapshot weight ${i} is [${saved.shape}] but the student's '${weight.name}' is [${weight.shape}]; resume with the same student.`,
-      );
-    }
-    weight.write(saved);
-  });
-  const buffers = Object.keys(tensors)
-    .filter((name) => name.startsWith('momentum.'))
-    .map((_, i) => tensor(`momentum.${i}`));
-  optimizer.restoreState({ started: json.momentumStarted, buffers });
+  restoreModelState(student, optimizer, { tensors, momentumStarted: json.momentumStarted }, 'student', WHAT);
   const synthesizerTensors: Record<string, tf.Tensor> = {};
   for (const [name, t] of Object.entries(tensors))
     if (name.startsWith('synthesizer.')) synthesizerTensors[name.slice('synthesizer.'.length)] = t;
@@ -337,10 +321,7 @@ function snapshotOf(
   optimizer: SgdOptimizer,
   synthesizer: BatchSynthesizer,
 ): DataFreeDistillSnapshot {
-  const tensors: Record<string, tf.Tensor> = {};
-  student.weights.forEach((weight, i) => (tensors[`student.${i}`] = tf.clone(weight.read())));
-  const momentum = optimizer.saveState();
-  momentum.buffers.forEach((b, i) => (tensors[`momentum.${i}`] = b));
+  const { tensors, momentumStarted } = modelStateTensors(student, optimizer, 'student');
   const synthesizerState = synthesizer.saveState();
   for (const [name, t] of Object.entries(synthesizerState.tensors)) tensors[`synthesizer.${name}`] = t;
   return {
@@ -358,7 +339,7 @@ function snapshotOf(
       pool: state.pool.map((b) => b.index),
       evaluations: [...state.evaluations],
       synthesizer: synthesizerState.json,
-      momentumStarted: momentum.started,
+      momentumStarted,
     },
     tensors,
     pool: [...state.pool],

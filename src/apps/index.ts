@@ -14,7 +14,7 @@ export { continualLearning, extendClassifier } from './continual';
 export type { ContinualLearningOptions, ExtendClassifierOptions } from './continual';
 export { TrainingDivergenceError, cosineRate, stepDecayRate } from './loop';
 export type { EpochReport, TrainStepReport, TrainingResult, TrainingOptions } from './loop';
-export type { Checkpoint, CheckpointCallback } from './checkpoint';
+export type { Checkpoint, CheckpointCallback, TrainingProgress, TrainingSnapshot } from './checkpoint';
 export { checkpointFileName } from './checkpoint';
 export type { HostImages, TrainingImages, LabelledSet, CropFlipOptions } from './images';
 export type { Classifier } from './common';

@@ -13,7 +13,8 @@ import { BatchNormUpdate, tapNetwork } from '../taps';
 import { commit } from '../util/commits';
 import { yieldToEventLoop } from '../util/event-loop';
 import { deriveSeed, Random } from '../util/random';
-import { Checkpoint, saveCheckpoint } from './checkpoint';
+import { Checkpoint, saveCheckpoint, TrainingSnapshot } from './checkpoint';
+import { modelStateTensors, restoreModelState } from './training-state';
 import type { EpochReport, TrainStepReport, TrainingResult } from './reports';
 import {
   checkNonNegativeNumber,
@@ -67,6 +68,12 @@ export interface TrainingOptions {
   readonly checkpoint?: Checkpoint;
   /** Default 1. */
   readonly checkpointEvery?: number;
+  /**
+   * A snapshot a checkpoint received from an earlier run of the same application, options and
+   * images: training continues after its epoch and ends as the uninterrupted run would have, bit
+   * for bit on one backend. Its tensors stay the caller's.
+   */
+  readonly resume?: TrainingSnapshot;
 }
 
 /** One minibatch on the host: NHWC pixels in [0, 1], already augmented. */
@@ -202,8 +209,17 @@ export async function trainLoop<P extends tf.TensorContainer>(spec: LoopSpec<P>,
   const history: EpochReport[] = [];
   let step = 0;
   let testAccuracy: number | undefined;
+  let firstEpoch = 0;
   try {
-    for (let epoch = 0; epoch < epochs; epoch++) {
+    if (options.resume != null) {
+      const progress = checkResume(options.resume, what, totalSteps);
+      restoreModelState(model, optimizer, { tensors: options.resume.tensors, momentumStarted: progress.momentumStarted }, 'model', what);
+      history.push(...progress.history);
+      step = progress.step;
+      firstEpoch = progress.epochsDone;
+      testAccuracy = progress.testAccuracy ?? undefined;
+    }
+    for (let epoch = firstEpoch; epoch < epochs; epoch++) {
       const started = Date.now();
       const random = new Random(deriveSeed(seed, what, 'epoch', epoch));
       const sums: Record<string, number> = {};
@@ -250,14 +266,49 @@ export async function trainLoop<P extends tf.TensorContainer>(spec: LoopSpec<P>,
         seconds: (Date.now() - started) / 1000,
       };
       history.push(report);
-      if (options.checkpoint != null && ((epoch + 1) % checkpointEvery === 0 || last))
-        await commit(() => saveCheckpoint(options.checkpoint as Checkpoint, model, report));
+      if (options.checkpoint != null && ((epoch + 1) % checkpointEvery === 0 || last)) {
+        const { tensors, momentumStarted } = modelStateTensors(model, optimizer, 'model');
+        const snapshot: TrainingSnapshot = {
+          json: {
+            format: 'natinv-training',
+            version: 1,
+            what,
+            epochsDone: epoch + 1,
+            step,
+            totalSteps,
+            momentumStarted,
+            history: [...history],
+            testAccuracy: testAccuracy ?? null,
+          },
+          tensors,
+        };
+        try {
+          await commit(() => saveCheckpoint(options.checkpoint as Checkpoint, model, report, snapshot));
+        } finally {
+          tf.dispose(Object.values(tensors));
+        }
+      }
       await options.onEpoch?.(report);
     }
   } finally {
     optimizer.dispose();
   }
   return { history, steps: step, aborted: false, testAccuracy };
+}
+
+/** The progress of `snapshot`, once it is known to continue this run (same application, same plan). */
+function checkResume(snapshot: TrainingSnapshot, what: string, totalSteps: number): TrainingSnapshot['json'] {
+  const { json } = snapshot;
+  if (json?.format !== 'natinv-training' || json.version !== 1) {
+    throw new Error(`${what}: options.resume is not a training snapshot (format natinv-training, version 1).`);
+  }
+  if (json.what !== what) throw new Error(`${what}: options.resume is a snapshot of ${json.what}, not of ${what}.`);
+  if (json.totalSteps !== totalSteps) {
+    throw new Error(
+      `${what}: the snapshot was planned for ${json.totalSteps} steps, not ${totalSteps}; resume with the same epochs, batch size and images.`,
+    );
+  }
+  return json;
 }
 
 /** One optimizer step; returns the loss and its terms measured before the update. */

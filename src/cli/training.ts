@@ -8,7 +8,8 @@ import * as fs from 'fs';
 import * as path from 'path';
 import type * as tfl from '@tensorflow/tfjs-layers';
 import type { EpochReport, TrainingOptions, TrainStepReport } from '../apps/loop';
-import { checkpointFileName } from '../apps/checkpoint';
+import { checkpointFileName, TrainingSnapshot } from '../apps/checkpoint';
+import { loadTrainingCheckpoint, RESUME_FILE } from '../apps/checkpoint-folder';
 import { resolveLabelled } from '../apps/images';
 import { predictTestSet } from '../apps/test-set';
 import { MANIFEST_FILE } from '../dataset/format';
@@ -277,19 +278,74 @@ export function prepareOut(text: string, cwd: string, overwrite: boolean, comman
   const out = path.resolve(cwd, text);
   if (fs.existsSync(out) && !fs.statSync(out).isDirectory())
     throw new UsageError(`${command}: --out ${text} is a file; the model is written to a folder.`);
-  if (fs.existsSync(path.join(out, MODEL_JSON)) && !overwrite) {
+  if (fs.existsSync(path.join(out, MODEL_JSON)) && !overwrite) throw holdsModelError(text, command);
+  return out;
+}
+
+function holdsModelError(text: string, command: string): UsageError {
+  return new UsageError(
+    `${command}: --out ${text} already holds a model (${MODEL_JSON}); pass --overwrite to replace it, or choose another --out.`,
+  );
+}
+
+/**
+ * Resolves --out for a command that can continue a stopped run: when `resumable` (checkpoints on)
+ * and --out holds the state of a run that did not finish, the folder is taken as it is (the state
+ * is checked against the run's settings later, by {@link loadResumableRun}); otherwise as
+ * {@link prepareOut} does, so a finished run's model is refused without --overwrite.
+ */
+export function prepareResumableOut(
+  text: string,
+  cwd: string,
+  overwrite: boolean,
+  resumable: boolean,
+  command: string,
+): { out: string; resuming: boolean } {
+  const out = path.resolve(cwd, text);
+  const resumeFile = path.join(out, CHECKPOINTS_DIR, RESUME_FILE);
+  const resuming = resumable && !overwrite && fs.existsSync(resumeFile) && !finishedRun(resumeFile);
+  return { out: resuming ? out : prepareOut(text, cwd, overwrite, command), resuming };
+}
+
+/** Whether the resumable state in `resumeFile` is that of a run that took all its steps (an unreadable one counts as not). */
+function finishedRun(resumeFile: string): boolean {
+  try {
+    const { progress } = JSON.parse(fs.readFileSync(resumeFile, 'utf8')) as { progress?: { step?: number; totalSteps?: number } };
+    return progress?.step != null && progress.totalSteps != null && progress.step >= progress.totalSteps;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * The snapshot that continues the run stopped in `out` (the caller disposes its tensors); a usage
+ * error when that run had other settings.
+ */
+export async function loadResumableRun(
+  out: string,
+  outText: string,
+  configuration: Record<string, unknown>,
+  command: string,
+): Promise<TrainingSnapshot> {
+  const loaded = await loadTrainingCheckpoint(path.join(out, CHECKPOINTS_DIR));
+  if (loaded === undefined) throw new Error(`${command}: the checkpoint in ${out} disappeared while the run started.`);
+  if (JSON.stringify(loaded.configuration) !== JSON.stringify(configuration)) {
+    Object.values(loaded.snapshot.tensors).forEach((t) => t.dispose());
     throw new UsageError(
-      `${command}: --out ${text} already holds a model (${MODEL_JSON}); pass --overwrite to replace it, or choose another --out.`,
+      `${command}: --out ${outText} holds a stopped run of other settings; rerun it with the same options to continue, ` +
+        `pass --overwrite to start over, or choose another --out. Saved: ${JSON.stringify(loaded.configuration)}`,
     );
   }
-  return out;
+  return loaded.snapshot;
 }
 
 /** Deletes the checkpoints an earlier run left in `out` (only with --overwrite, right before training). */
 export function clearCheckpoints(out: string): void {
   const dir = path.join(out, CHECKPOINTS_DIR);
   if (!fs.existsSync(dir)) return;
-  for (const name of fs.readdirSync(dir)) if (/^epoch-\d+\.safetensors$/.test(name)) fs.rmSync(path.join(dir, name));
+  for (const name of fs.readdirSync(dir)) {
+    if (/^(epoch|resume)-\d+\.safetensors$/.test(name) || name === RESUME_FILE) fs.rmSync(path.join(dir, name));
+  }
 }
 
 /** Files written by {@link saveTrained}. */

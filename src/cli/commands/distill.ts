@@ -7,6 +7,7 @@ import { checkpointFolder } from '../../apps/checkpoint-folder';
 import * as path from 'path';
 import type * as tfl from '@tensorflow/tfjs-layers';
 import { distill } from '../../apps/distill';
+import type { TrainingSnapshot } from '../../apps/checkpoint';
 import type { TrainingResult } from '../../apps/loop';
 import { ZOO_ARCHITECTURES } from '../../models/architectures';
 import { CommandSpec, Options, ParsedArgs, UsageError } from '../args';
@@ -30,7 +31,8 @@ import {
   epochJson,
   percent,
   PYTORCH_FILE,
-  prepareOut,
+  loadResumableRun,
+  prepareResumableOut,
   readTestSet,
   readTrainingData,
   saveTrained,
@@ -146,7 +148,7 @@ export async function distillCommand(args: ParsedArgs, io: CliIo): Promise<numbe
   const every = checkpointEvery(options, command);
   const overwrite = options.flag('overwrite');
   const outText = options.string('out') ?? 'natinv-student';
-  const out = prepareOut(outText, cwd, overwrite, command);
+  const { out, resuming } = prepareResumableOut(outText, cwd, overwrite, every > 0 && !follow, command);
   const { arch, studentFolder } = chooseStudent(options, cwd, command);
   const data = follow ? await followTrainingData(dataFolder, idleTimeout, reporter, io.signal) : await readTrainingData(dataFolder);
   if (data === undefined) return EXIT.interrupted;
@@ -156,6 +158,7 @@ export async function distillCommand(args: ParsedArgs, io: CliIo): Promise<numbe
   const resolved = await resolveTeacher(options, { command, cwd });
   const { teacher } = resolved;
   let student: tfl.LayersModel | undefined;
+  let resume: TrainingSnapshot | undefined;
   try {
     checkDataShape(data, teacher, command, dataText as string);
     const test: TestSet | undefined = testFile === undefined ? undefined : await readTestSet(testFile, options, teacher, command);
@@ -203,7 +206,9 @@ export async function distillCommand(args: ParsedArgs, io: CliIo): Promise<numbe
       seed,
       test: test === undefined ? null : { file: test.file, images: test.count },
     };
-    reporter.event('start', { ...configuration, backend: backend.name, out });
+    resume = resuming ? await loadResumableRun(out, outText, configuration, command) : undefined;
+    if (resume !== undefined) reporter.note(`continuing the run in ${out} after epoch ${resume.json.epochsDone}`);
+    reporter.event('start', { ...configuration, backend: backend.name, out, resumedAfterEpoch: resume?.json.epochsDone ?? null });
 
     if (overwrite) clearCheckpoints(out);
     const progress = new TrainingProgress(reporter, now, batchSize, Math.ceil(dataset.count / batchSize), 'distill');
@@ -219,7 +224,8 @@ export async function distillCommand(args: ParsedArgs, io: CliIo): Promise<numbe
         temperature,
         studentNormalization: made.normalization ?? teacher.normalization,
         testSet: test === undefined ? undefined : { images01: test.images01, labels: test.labels },
-        ...(every > 0 ? { checkpoint: checkpointFolder(path.join(out, CHECKPOINTS_DIR)), checkpointEvery: every } : {}),
+        ...(every > 0 ? { checkpoint: checkpointFolder(path.join(out, CHECKPOINTS_DIR), { configuration }), checkpointEvery: every } : {}),
+        resume,
         signal: io.signal,
         onStep: (report) => progress.step(report),
         onEpoch: (report) => progress.epoch(report),
@@ -263,5 +269,6 @@ export async function distillCommand(args: ParsedArgs, io: CliIo): Promise<numbe
   } finally {
     teacher.model.dispose();
     student?.dispose();
+    Object.values(resume?.tensors ?? {}).forEach((t) => t.dispose());
   }
 }

@@ -6,6 +6,7 @@
 import { checkpointFolder } from '../../apps/checkpoint-folder';
 import * as path from 'path';
 import type * as tfl from '@tensorflow/tfjs-layers';
+import type { TrainingSnapshot } from '../../apps/checkpoint';
 import type { TrainingResult } from '../../apps/loop';
 import { pruneFilters, PruneFiltersResult } from '../../apps/prune';
 import { fineTune } from '../../apps/supervised';
@@ -27,7 +28,8 @@ import {
   epochJson,
   percent,
   PYTORCH_FILE,
-  prepareOut,
+  loadResumableRun,
+  prepareResumableOut,
   readTestSet,
   readTrainingData,
   saveTrained,
@@ -198,7 +200,8 @@ export async function pruneCommand(args: ParsedArgs, io: CliIo): Promise<number>
   const testFile = checkTestFile(options, cwd, command);
   const every = dataFolder === undefined ? 0 : checkpointEvery(options, command);
   const overwrite = options.flag('overwrite');
-  const out = prepareOut(options.string('out') ?? 'natinv-pruned', cwd, overwrite, command);
+  const outText = options.string('out') ?? 'natinv-pruned';
+  const { out, resuming } = prepareResumableOut(outText, cwd, overwrite, every > 0, command);
   const labels = (options.string('labels') ?? 'targets') as (typeof LABELS)[number];
   const data = dataFolder === undefined ? undefined : await readTrainingData(dataFolder);
 
@@ -207,6 +210,7 @@ export async function pruneCommand(args: ParsedArgs, io: CliIo): Promise<number>
   const resolved = await resolveTeacher(options, { command, cwd });
   const { teacher } = resolved;
   let pruned: PruneFiltersResult | undefined;
+  let resume: TrainingSnapshot | undefined;
   try {
     const exclude = options.names('exclude') ?? [];
     checkExclude(teacher.model, exclude, command);
@@ -247,7 +251,27 @@ export async function pruneCommand(args: ParsedArgs, io: CliIo): Promise<number>
     const temperature = options.number('temperature') ?? TEMPERATURE;
     const epochs = settings.epochs ?? DEFAULTS.epochs;
     const batchSize = settings.batchSize ?? DEFAULTS.batchSize;
+    const fineTuning =
+      data === undefined
+        ? null
+        : {
+            data: data.folder,
+            images: data.dataset.count,
+            labels,
+            epochs,
+            batchSize,
+            learningRate: settings.learningRate ?? DEFAULTS.learningRate,
+            momentum: settings.momentum ?? 0.9,
+            weightDecay: settings.weightDecay ?? DEFAULTS.weightDecay,
+            ...(labels === 'teacher' ? { temperature } : {}),
+            augmentation: settings.augmentation !== false,
+            seed: settings.seed ?? 0,
+          };
+    // What a stopped fine-tuning must match to be continued.
+    const configuration = { command: 'prune', teacher: teacher.name, ratio, exclude, fineTuning };
     if (data !== undefined) {
+      resume = resuming ? await loadResumableRun(out, outText, configuration, command) : undefined;
+      if (resume !== undefined) reporter.note(`continuing the fine-tuning in ${out} after epoch ${resume.json.epochsDone}`);
       reporter.note(
         `fine-tuning on ${labels === 'targets' ? "the images' target labels" : `the teacher's soft labels (T ${formatNumber(temperature)})`}: ` +
           `${describeTraining(epochs, data.dataset.count, batchSize)}${settings.augmentation === false ? ', no augmentation' : ''}`,
@@ -264,7 +288,10 @@ export async function pruneCommand(args: ParsedArgs, io: CliIo): Promise<number>
           teacher,
           temperature,
           testSet: test === undefined ? undefined : { images01: test.images01, labels: test.labels },
-          ...(every > 0 ? { checkpoint: checkpointFolder(path.join(out, CHECKPOINTS_DIR)), checkpointEvery: every } : {}),
+          ...(every > 0
+            ? { checkpoint: checkpointFolder(path.join(out, CHECKPOINTS_DIR), { configuration }), checkpointEvery: every }
+            : {}),
+          resume,
           signal: io.signal,
           onStep: (report) => progress.step(report),
           onEpoch: (report) => progress.epoch(report),
@@ -284,20 +311,10 @@ export async function pruneCommand(args: ParsedArgs, io: CliIo): Promise<number>
       parameters,
       layers,
       fineTuning:
-        data === undefined
+        fineTuning === null
           ? null
           : {
-              data: data.folder,
-              images: data.dataset.count,
-              labels,
-              epochs,
-              batchSize,
-              learningRate: settings.learningRate ?? DEFAULTS.learningRate,
-              momentum: settings.momentum ?? 0.9,
-              weightDecay: settings.weightDecay ?? DEFAULTS.weightDecay,
-              ...(labels === 'teacher' ? { temperature } : {}),
-              augmentation: settings.augmentation !== false,
-              seed: settings.seed ?? 0,
+              ...fineTuning,
               epochsDone: result?.history.length ?? 0,
               steps: result?.steps ?? 0,
               history: result?.history.map(epochJson) ?? [],
@@ -330,5 +347,6 @@ export async function pruneCommand(args: ParsedArgs, io: CliIo): Promise<number>
   } finally {
     teacher.model.dispose();
     pruned?.model.dispose();
+    Object.values(resume?.tensors ?? {}).forEach((t) => t.dispose());
   }
 }
