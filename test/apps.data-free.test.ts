@@ -6,6 +6,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { dataFreeDistill, DataFreeDistillOptions, DataFreeDistillSnapshot, RoundReport } from '../src/apps/data-free-distill';
 import { deepInversionSynthesizer } from '../src/synthesis/per-batch-synthesizers';
+import type { BatchSynthesizer } from '../src/synthesis/synthesizer';
 import type { Teacher } from '../src/models/teacher';
 import { tinyNet, toyImages } from './apps.fixtures';
 import { tinyTeacher } from './helpers/tiny-teacher';
@@ -170,5 +171,43 @@ test('a time budget fixes the round count from the first rounds and keeps it in 
   expect(planned).toEqual([undefined, 5, 5, 5, 5]);
   expect(result.rounds).toBe(5);
   expect(snapshots.map((snap) => snap.json.plannedRounds)).toEqual([null, 5, 5, 5, 5]);
+  student.dispose();
+});
+
+test("a time budget is planned from the synthesizer's steady rounds, so costlier later rounds still end in time", async () => {
+  // Every clock reading advances 100 ms; from batch 2 on (an adversarial term, say) synthesis costs
+  // 200 ms more: rounds 0-1 cost 200 ms, later ones 400. Planned at round 4 from rounds 2-3: the
+  // 800 ms left afford 2 more rounds, 6 in all, ending at the 2,000 ms budget. (Planned from
+  // rounds 0-1, as before, it would have been 10 rounds and 3,600 ms.)
+  let now = 0;
+  const clock = (): number => (now += 100);
+  const base = deepInversionSynthesizer(teacher, { batchSize: 8, steps: 2, seed: 5 });
+  const synthesizer: BatchSynthesizer = {
+    method: base.method,
+    steadyFromBatch: 2,
+    synthesizeBatch: async (index, call) => {
+      if (index >= 2) now += 200;
+      return base.synthesizeBatch(index, call);
+    },
+    saveState: () => base.saveState(),
+    restoreState: (state) => base.restoreState(state),
+    dispose: () => base.dispose(),
+  };
+  const student = tinyNet({ seed: 3 });
+  const planned: Array<number | undefined> = [];
+  const result = await dataFreeDistill(
+    options(student, {
+      synthesizer,
+      rounds: undefined,
+      budgetMs: 2000,
+      clock,
+      planAfterRounds: 2,
+      testSet: undefined,
+      onRound: (r) => void planned.push(r.rounds),
+    }),
+  );
+  expect(planned).toEqual([undefined, undefined, undefined, 6, 6, 6]);
+  expect(result.rounds).toBe(6);
+  expect(result.elapsedMs).toBe(2000);
   student.dispose();
 });

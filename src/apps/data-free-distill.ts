@@ -41,13 +41,15 @@ export interface DataFreeDistillOptions {
   readonly rounds?: number;
   /**
    * Time budget in milliseconds of `clock` (synthesis and KD; evaluation and checkpoints are not
-   * counted). The planned round count is fixed from the speed of the first `planAfterRounds`
-   * rounds and stored in the snapshot, so the schedule never depends on time after that.
+   * counted). The planned round count is fixed from the speed of `planAfterRounds` rounds, counted
+   * from the synthesizer's `steadyFromBatch` (the rounds before it may be cheaper), and stored in
+   * the snapshot, so the schedule never depends on time after that. Until then the learning rate
+   * stays at its base value.
    */
   readonly budgetMs?: number;
   /** Milliseconds for the budget: wall time by default; e.g. this process's CPU time on a shared machine. */
   readonly clock?: () => number;
-  /** Rounds measured before the round count is fixed from a time budget. Default 3. */
+  /** Rounds measured (from the synthesizer's `steadyFromBatch` on) before the round count is fixed from a time budget. Default 3. */
   readonly planAfterRounds?: number;
   /** KD steps per round. Default 20. */
   readonly kdSteps?: number;
@@ -140,6 +142,8 @@ export interface DataFreeDistillProgress {
   readonly stepInRound: number;
   /** Planned rounds; null while a time budget is still being measured. */
   readonly plannedRounds: number | null;
+  /** `elapsedMs` when the synthesizer's steady rounds began; null before (absent in older snapshots). */
+  readonly steadyElapsedMs?: number | null;
   readonly kdSteps: number;
   readonly imagesSynthesized: number;
   readonly elapsedMs: number;
@@ -248,6 +252,8 @@ interface RunState {
   /** KD steps done in round `round` (its batch is then in the pool already). */
   stepInRound: number;
   plannedRounds: number | undefined;
+  /** `elapsedMs` when round `steadyFromBatch` began (the speed a budget is planned from is measured after it). */
+  steadyElapsedMs: number | undefined;
   kdSteps: number;
   imagesSynthesized: number;
   elapsedMs: number;
@@ -262,6 +268,7 @@ function initialState(options: DataFreeDistillOptions): RunState {
     round: 0,
     stepInRound: 0,
     plannedRounds: options.rounds,
+    steadyElapsedMs: undefined,
     kdSteps: 0,
     imagesSynthesized: 0,
     elapsedMs: 0,
@@ -270,6 +277,33 @@ function initialState(options: DataFreeDistillOptions): RunState {
     pool: [],
     evaluations: [],
   };
+}
+
+/**
+ * The round count a time budget affords, once it can be told (undefined before): from the speed of
+ * `planAfterRounds` rounds after the synthesizer's steady point, for the budget left. When even
+ * the cheaper rounds before that point would spend the budget first, from their speed (so a short
+ * budget still ends in time).
+ */
+function plannedRounds(
+  state: Pick<RunState, 'round' | 'elapsedMs' | 'steadyElapsedMs'>,
+  budgetMs: number,
+  steadyFrom: number,
+  settings: Pick<Settings, 'planAfterRounds'>,
+): number | undefined {
+  const { round, elapsedMs } = state;
+  const afford = (perRoundMs: number): number => round + Math.max(0, Math.floor((budgetMs - elapsedMs) / Math.max(perRoundMs, 1e-9)));
+  if (elapsedMs >= budgetMs) return round;
+  if (round - steadyFrom >= settings.planAfterRounds) {
+    // A snapshot from before steadyElapsedMs was recorded plans from the mean of all its rounds.
+    const since = state.steadyElapsedMs ?? 0;
+    return afford((elapsedMs - since) / (round - (state.steadyElapsedMs === undefined ? 0 : steadyFrom)));
+  }
+  if (round >= settings.planAfterRounds && round < steadyFrom) {
+    const perRound = elapsedMs / round;
+    if (perRound * (steadyFrom + settings.planAfterRounds) >= budgetMs) return afford(perRound);
+  }
+  return undefined;
 }
 
 /** Loads a snapshot into the student, the optimizer and the synthesizer; returns the run state. */
@@ -304,6 +338,7 @@ function restore(
     round: json.round,
     stepInRound: json.stepInRound,
     plannedRounds: json.plannedRounds ?? options.rounds,
+    steadyElapsedMs: json.steadyElapsedMs ?? undefined,
     kdSteps: json.kdSteps,
     imagesSynthesized: json.imagesSynthesized,
     elapsedMs: json.elapsedMs,
@@ -331,6 +366,7 @@ function snapshotOf(
       round: state.round,
       stepInRound: state.stepInRound,
       plannedRounds: state.plannedRounds ?? null,
+      steadyElapsedMs: state.steadyElapsedMs ?? null,
       kdSteps: state.kdSteps,
       imagesSynthesized: state.imagesSynthesized,
       elapsedMs: state.elapsedMs,
@@ -400,6 +436,7 @@ export async function dataFreeDistill(options: DataFreeDistillOptions): Promise<
   };
   try {
     const state = options.resume == null ? initialState(options) : restore(options.resume, student, optimizer, synthesizer, options);
+    const steadyFrom = synthesizer.steadyFromBatch ?? 0;
     let lastSave = Date.now();
     const save = async (): Promise<void> => {
       if (options.checkpoint == null) return;
@@ -432,6 +469,7 @@ export async function dataFreeDistill(options: DataFreeDistillOptions): Promise<
         return result(true);
       }
       if (state.stepInRound === 0) {
+        if (state.round === steadyFrom && state.steadyElapsedMs === undefined) state.steadyElapsedMs = state.elapsedMs;
         const started = clock();
         const batch = await synthesizer.synthesizeBatch(state.round, {
           student: options.synthesizeAgainstStudent === false ? undefined : student,
@@ -484,10 +522,7 @@ export async function dataFreeDistill(options: DataFreeDistillOptions): Promise<
       }
       state.stepInRound = 0;
       state.round += 1;
-      if (state.plannedRounds === undefined && state.round >= settings.planAfterRounds) {
-        const perRound = state.elapsedMs / state.round;
-        state.plannedRounds = Math.max(state.round, Math.floor((options.budgetMs as number) / Math.max(perRound, 1e-9)));
-      }
+      if (state.plannedRounds === undefined) state.plannedRounds = plannedRounds(state, options.budgetMs as number, steadyFrom, settings);
       const last = state.round === state.plannedRounds;
       let testAccuracy: number | undefined;
       if (testSet != null && (state.round % settings.evaluateEvery === 0 || last)) {

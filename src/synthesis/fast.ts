@@ -384,6 +384,7 @@ export function fastSynthesizer(teacher: Teacher, options: FastInversionOptions 
 
   return {
     method: 'fastInversion',
+    steadyFromBatch: settings.adversarial.weight > 0 ? settings.adversarial.warmupBatches : 0,
     settings,
     generator,
     ftp,

@@ -34,6 +34,12 @@ export interface SynthesizeBatchOptions {
 export interface BatchSynthesizer {
   /** The method's name as batches record it (`deepInversion`, `naturalInversion`, `fastInversion`, ...). */
   readonly method: string;
+  /**
+   * The first batch from which every batch costs about the same: a term that starts later (the
+   * fast method's adversarial term against a student) makes the earlier ones cheaper. A time
+   * budget is planned from the speed of batches after it. Default 0.
+   */
+  readonly steadyFromBatch?: number;
   /** Makes batch `index`; undefined when `signal` stopped it. */
   synthesizeBatch(index: number, options?: SynthesizeBatchOptions): Promise<SynthesizedBatch | undefined>;
   /** A copy of the state that determines later batches (empty for per-batch methods). */

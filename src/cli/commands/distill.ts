@@ -64,7 +64,7 @@ export const DISTILL: CommandSpec = {
     'Without --data, distill needs no images at all: each round synthesizes a batch with --method against the current ' +
       'student, adds it to a pool (saved as a dataset folder in <out>/pool), then takes --kd-steps KD steps on minibatches ' +
       'drawn from the whole pool, with a cosine learning rate over the planned rounds (weight decay 5e-4 by default), for ' +
-      "--minutes (the round count is fixed from the first rounds' speed) or --rounds. A checkpoint is written every 5 " +
+      '--minutes (the round count is fixed from the speed of the first rounds with every term on) or --rounds. A checkpoint is written every 5 ' +
       'minutes and at Ctrl-C; rerunning the same command continues it and ends with the same student as an uninterrupted ' +
       'run. training.json holds the accuracy over time and accuracy.png charts it.',
     'Training needs the tensorflow backend (fast; @tensorflow/tfjs-node) or cpu (pure JavaScript: a ResNet-20 ' +
