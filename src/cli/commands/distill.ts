@@ -60,7 +60,8 @@ export const DISTILL: CommandSpec = {
       `loadable by every natinv command) and as ${PYTORCH_FILE} with PyTorch names; ${TRAINING_FILE} records the ` +
       `settings and every epoch's numbers; ${CHECKPOINTS_DIR}/epoch-NNNN.safetensors are written as it goes.`,
     "With --test, the student's top-1 accuracy on a CIFAR file is measured after every epoch (and the teacher's " +
-      'once, for reference). Ctrl-C stops after the current step and saves the student as trained so far (exit code 130).',
+      'once, for reference). Ctrl-C stops after the current step and saves the student as trained so far (exit code 130); ' +
+      'rerunning the same command (Ctrl-C or a kill) continues after the last finished epoch to the student an uninterrupted run gives.',
     'Without --data, distill needs no images at all: each round synthesizes a batch with --method against the current ' +
       'student, adds it to a pool (saved as a dataset folder in <out>/pool), then takes --kd-steps KD steps on minibatches ' +
       'drawn from the whole pool, with a cosine learning rate over the planned rounds (weight decay 5e-4 by default), for ' +

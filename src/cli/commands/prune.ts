@@ -78,6 +78,8 @@ export const PRUNE: CommandSpec = {
     `The result goes to --out as a tfjs model folder (model.json + weights.bin) and ${PYTORCH_FILE} (PyTorch names, ` +
       `the pruned shapes); ${TRAINING_FILE} records the settings, parameter counts, accuracies and epochs. With --test, ` +
       'top-1 accuracy is measured before pruning, after pruning and after every fine-tuning epoch.',
+    'Ctrl-C stops the fine-tuning after the current step and saves the network as tuned so far (exit code 130); rerunning ' +
+      'the same command (after Ctrl-C or a kill) continues after the last finished epoch to the network an uninterrupted run gives.',
   ],
   options: [
     ...teacherOptions().filter((o) => o.name !== 'taps'),
