@@ -6,10 +6,8 @@
  */
 import { promises as fs } from 'fs';
 import * as path from 'path';
-import type * as tf from '@tensorflow/tfjs-core';
 import * as dataset from '../dataset';
-import * as files from '../io/files';
-import { rawToTensor, tensorToRaw } from '../io/safetensors';
+import { readSnapshotFiles, SnapshotRecord, writeSnapshotFiles } from './snapshot-files';
 import type { SynthesizedBatch } from '../synthesis/batch';
 import type { DataFreeDistillProgress, DataFreeDistillSnapshot } from './data-free-distill';
 
@@ -18,15 +16,7 @@ export const CHECKPOINT_FILE = 'checkpoint.json';
 /** The pool's dataset folder inside the checkpoint folder. */
 export const POOL_DIR = 'pool';
 
-interface CheckpointFile {
-  readonly format: 'natinv-kd-checkpoint';
-  readonly version: 1;
-  /** The run's configuration as the caller gave it; a resume with another is refused. */
-  readonly configuration: Record<string, unknown>;
-  readonly progress: DataFreeDistillProgress;
-  /** File name of the tensors, inside the folder. */
-  readonly tensors: string;
-}
+const FORMAT = { format: 'natinv-kd-checkpoint', version: 1 } as const;
 
 /** A checkpoint read back: the snapshot to resume from (the caller disposes its tensors) and the configuration it was written with. */
 export interface LoadedCheckpoint {
@@ -54,21 +44,13 @@ export async function saveDataFreeCheckpoint(
     if (!(await exists(file))) await dataset.writeBatch(poolFolder, batch, { png: false, grid: false });
   }
   await writePoolManifest(poolFolder, snapshot.pool, configuration);
-  const tensors: Record<string, Awaited<ReturnType<typeof tensorToRaw>>> = {};
-  for (const [name, t] of Object.entries(snapshot.tensors)) tensors[name] = await tensorToRaw(t);
-  const stateFile = stateFileName(snapshot.json.round);
-  await files.writeSafetensorsFile(path.join(folder, stateFile), tensors);
-  const checkpoint: CheckpointFile = {
-    format: 'natinv-kd-checkpoint',
-    version: 1,
+  const checkpoint: SnapshotRecord<DataFreeDistillProgress> = {
+    ...FORMAT,
     configuration,
     progress: snapshot.json,
-    tensors: stateFile,
+    tensors: stateFileName(snapshot.json.round),
   };
-  await files.writeFileAtomic(path.join(folder, CHECKPOINT_FILE), new TextEncoder().encode(`${JSON.stringify(checkpoint, null, 2)}\n`));
-  for (const name of await fs.readdir(folder)) {
-    if (/^state-\d+\.safetensors$/.test(name) && name !== stateFile) await fs.rm(path.join(folder, name), { force: true });
-  }
+  await writeSnapshotFiles(folder, CHECKPOINT_FILE, checkpoint, snapshot.tensors, /^state-\d+\.safetensors$/);
 }
 
 async function exists(file: string): Promise<boolean> {
@@ -107,23 +89,12 @@ async function writePoolManifest(
 
 /** Reads the checkpoint in `folder`; undefined when there is none yet. */
 export async function loadDataFreeCheckpoint(folder: string): Promise<LoadedCheckpoint | undefined> {
-  const file = path.join(folder, CHECKPOINT_FILE);
-  if (!(await exists(file))) return undefined;
-  let checkpoint: CheckpointFile;
-  try {
-    checkpoint = JSON.parse(await fs.readFile(file, 'utf8')) as CheckpointFile;
-  } catch (cause) {
-    throw new Error(`cannot read the checkpoint ${file}: ${(cause as Error).message}. Delete the folder to start over.`);
-  }
-  if (checkpoint.format !== 'natinv-kd-checkpoint' || checkpoint.version !== 1) {
-    throw new Error(`${file} is not a natinv data-free distillation checkpoint (format natinv-kd-checkpoint, version 1).`);
-  }
-  const stored = await files.readSafetensorsFile(path.join(folder, checkpoint.tensors));
+  const read = await readSnapshotFiles<DataFreeDistillProgress>(folder, CHECKPOINT_FILE, FORMAT, 'data-free distillation checkpoint');
+  if (read === undefined) return undefined;
+  const { record, tensors } = read;
   const pool: SynthesizedBatch[] = [];
-  for (const index of checkpoint.progress.pool) {
+  for (const index of record.progress.pool) {
     pool.push(await dataset.readBatch(dataset.batchFilePath(path.join(folder, POOL_DIR), index)));
   }
-  const tensors: Record<string, tf.Tensor> = {};
-  for (const [name, raw] of Object.entries(stored.tensors)) tensors[name] = rawToTensor(raw);
-  return { snapshot: { json: checkpoint.progress, tensors, pool }, configuration: checkpoint.configuration };
+  return { snapshot: { json: record.progress, tensors, pool }, configuration: record.configuration };
 }
