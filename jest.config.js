@@ -5,6 +5,7 @@ module.exports = {
   roots: ['<rootDir>/test'],
   // The browser suite needs Chromium: npm run test:browser (jest.browser.config.js).
   testPathIgnorePatterns: ['/node_modules/', '/test/browser/'],
+  globalSetup: '<rootDir>/test/helpers/global-setup.ts',
   setupFilesAfterEnv: ['<rootDir>/test/helpers/setup-backend.ts'],
   transform: { '^.+\\.ts$': ['ts-jest', { tsconfig: 'tsconfig.json', diagnostics: { warnOnly: false } }] },
   testTimeout: 120000,

@@ -2,9 +2,11 @@
  * Starting a backend from Node (natinv/node): tfjs-node, wasm with its binaries found on disk, or
  * cpu, picked by NATINV_BACKEND. In a browser, import the backend package and call tf.setBackend.
  */
-import * as os from 'os';
 import * as tf from '@tensorflow/tfjs-core';
 import { assertGradientsRegistered } from './gradients';
+import { tensorflowEnvironment } from './tensorflow-environment';
+
+export { tensorflowEnvironment } from './tensorflow-environment';
 
 /** Backends natinv knows how to start. `tensorflow` is tfjs-node (or tfjs-node-gpu). */
 export type BackendName = 'cpu' | 'wasm' | 'tensorflow';
@@ -49,27 +51,6 @@ async function importTfjsNode(): Promise<void> {
     `the tensorflow backend needs @tensorflow/tfjs-node (or @tensorflow/tfjs-node-gpu), which did not load (${(cause as Error).message}). ` +
       `Install it (in this repository: bash ../shared/tools/install-tfjs-node.sh) or use NATINV_BACKEND=cpu.`,
   );
-}
-
-/**
- * The environment natinv gives TensorFlow before tfjs-node loads, except where the environment
- * already names a variable (yours always wins):
- * - `TF_NUM_INTEROP_THREADS=1`: eager ops run one after another, so a second pool only competes
- *   with the first;
- * - `TF_NUM_INTRAOP_THREADS` = the number of cores, for the kernels themselves;
- * - `TF_ENABLE_ONEDNN_OPTS=1`: TensorFlow's oneDNN kernels. TensorFlow turns them on by itself
- *   only on CPUs with AVX-512 VNNI and newer; on AVX2 machines its default Eigen convolutions
- *   made a KD training step about twice as slow (docs/performance.md).
- * TensorFlow reads these variables once, when it starts: set your own before the first
- * `useBackend('tensorflow')` (or `import '@tensorflow/tfjs-node'`) to override them.
- */
-export function tensorflowEnvironment(env: NodeJS.ProcessEnv = process.env): Record<string, string> {
-  const cores = typeof os.availableParallelism === 'function' ? os.availableParallelism() : os.cpus().length;
-  return {
-    TF_NUM_INTEROP_THREADS: env.TF_NUM_INTEROP_THREADS ?? '1',
-    TF_NUM_INTRAOP_THREADS: env.TF_NUM_INTRAOP_THREADS ?? String(Math.max(1, cores)),
-    TF_ENABLE_ONEDNN_OPTS: env.TF_ENABLE_ONEDNN_OPTS ?? '1',
-  };
 }
 
 /**
