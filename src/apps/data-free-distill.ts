@@ -295,9 +295,9 @@ function plannedRounds(
   const afford = (perRoundMs: number): number => round + Math.max(0, Math.floor((budgetMs - elapsedMs) / Math.max(perRoundMs, 1e-9)));
   if (elapsedMs >= budgetMs) return round;
   if (round - steadyFrom >= settings.planAfterRounds) {
-    // A snapshot from before steadyElapsedMs was recorded plans from the mean of all its rounds.
-    const since = state.steadyElapsedMs ?? 0;
-    return afford((elapsedMs - since) / (round - (state.steadyElapsedMs === undefined ? 0 : steadyFrom)));
+    // Snapshots written before steadyElapsedMs existed plan from the mean of all their rounds.
+    const [fromRound, fromMs] = state.steadyElapsedMs === undefined ? [0, 0] : [steadyFrom, state.steadyElapsedMs];
+    return afford((elapsedMs - fromMs) / (round - fromRound));
   }
   if (round >= settings.planAfterRounds && round < steadyFrom) {
     const perRound = elapsedMs / round;
