@@ -278,14 +278,12 @@ export function prepareOut(text: string, cwd: string, overwrite: boolean, comman
   const out = path.resolve(cwd, text);
   if (fs.existsSync(out) && !fs.statSync(out).isDirectory())
     throw new UsageError(`${command}: --out ${text} is a file; the model is written to a folder.`);
-  if (fs.existsSync(path.join(out, MODEL_JSON)) && !overwrite) throw holdsModelError(text, command);
+  if (fs.existsSync(path.join(out, MODEL_JSON)) && !overwrite) {
+    throw new UsageError(
+      `${command}: --out ${text} already holds a model (${MODEL_JSON}); pass --overwrite to replace it, or choose another --out.`,
+    );
+  }
   return out;
-}
-
-function holdsModelError(text: string, command: string): UsageError {
-  return new UsageError(
-    `${command}: --out ${text} already holds a model (${MODEL_JSON}); pass --overwrite to replace it, or choose another --out.`,
-  );
 }
 
 /**
